@@ -1,0 +1,1 @@
+"""Workflow definitions: load (YAML with marks), check, compile, draw."""

@@ -1,0 +1,39 @@
+"""One typed settings object, read once at the edge (CLI, API, worker) and passed down."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Engine configuration from ``REFERRAL_*`` environment variables.
+
+    Nothing reads the environment at import time: build one with ``Settings()`` at the
+    edge and hand it to whatever needs it.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="REFERRAL_", extra="ignore")
+
+    database_url: str = "sqlite:///./referral.db"
+    # No broker means the embedded mode: ticks and deliveries run in-process.
+    broker_url: str | None = None
+    admin_token: SecretStr | None = None
+
+    tick_interval_seconds: float = Field(default=5.0, gt=0)
+    tick_batch_size: int = Field(default=500, ge=1)
+    claim_lease_seconds: int = Field(default=120, ge=1)
+
+    delivery_batch_size: int = Field(default=100, ge=1)
+    delivery_max_attempts: int = Field(default=8, ge=1)
+    delivery_backoff_seconds: float = Field(default=30.0, ge=0)
+    delivery_backoff_max_seconds: float = Field(default=6 * 3600.0, ge=0)
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "referral-engine@localhost"
+    log_channel_path: str | None = None
+
+    max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    deploy_shipped_workflows: bool = True
