@@ -1,0 +1,396 @@
+"""The one write path for cases: open, fire, assign; and the reads: view, history.
+
+Every function takes a session and ``now``, flushes but never commits: the edge (CLI
+command, API handler, worker task) commits once, so a state change, its audit events and
+its timer rows land together or not at all. Anything rejected raises before the first
+write, and the edge rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import casedata, schedule
+from engine.access import (
+    assignments as case_assignments,
+)
+from engine.access import (
+    check_actor,
+    filter_event_data,
+    filter_fields,
+    reader_roles,
+)
+from engine.audit import append_event
+from engine.casestore import check_version, claim, load_case
+from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE, Definition
+from engine.deploy import compiled_by_id, compiled_for_case, version_id
+from engine.errors import Forbidden, InvalidInput
+from engine.machine import CompiledWorkflow
+from engine.models import Agency, Case, CaseAssignment, CaseEvent
+from engine.views import AllowedView, CaseView, EventView, TimerView
+
+__all__ = ["assign", "fire", "history", "open_case", "view"]
+
+
+def _check_assignments(
+    session: Session, defn: Definition, assignments: Mapping[str, int]
+) -> dict[str, int]:
+    checked: dict[str, int] = {}
+    for role, agency_id in assignments.items():
+        if role == SYSTEM_ROLE or role not in defn.roles:
+            raise InvalidInput(
+                f"workflow {defn.workflow} has no role {role!r} (roles: {', '.join(defn.roles)})",
+                role=role,
+            )
+        if session.get(Agency, agency_id) is None:
+            raise InvalidInput(f"no agency with id {agency_id} (for role {role!r})", role=role)
+        checked[role] = agency_id
+    return checked
+
+
+def _new_milestones(
+    defn: Definition, reached: Mapping[str, Any], trigger: str | None, entered: set[str]
+) -> list[str]:
+    """Milestones this step reaches for the first time, in declaration order."""
+    names = []
+    for milestone in defn.milestones.values():
+        if milestone.name in reached:
+            continue
+        by_trigger = trigger is not None and trigger in milestone.on
+        by_entry = milestone.on_enter is not None and milestone.on_enter in entered
+        if by_trigger or by_entry:
+            names.append(milestone.name)
+    return names
+
+
+def _record_milestones(
+    session: Session,
+    case: Case,
+    names: list[str],
+    *,
+    role: str,
+    agency_id: int | None,
+    trigger: str | None,
+    now: datetime,
+) -> None:
+    if not names:
+        return
+    milestones = dict(case.milestones)
+    for name in names:
+        milestones[name] = {"at": now.isoformat(), "agency_id": agency_id, "role": role}
+    case.milestones = milestones
+    for name in names:
+        append_event(
+            session,
+            case,
+            kind="milestone",
+            at=now,
+            role=role,
+            agency_id=agency_id,
+            trigger=trigger,
+            from_state=case.state,
+            to_state=case.state,
+            data={"milestone": name},
+        )
+
+
+def _opener_role(defn: Definition, held: Mapping[str, int], agency_id: int | None) -> str:
+    if agency_id is None:
+        return SYSTEM_ROLE
+    mine = [role for role in defn.roles if held.get(role) == agency_id]
+    if not mine:
+        raise Forbidden("an agency may only open a case on which it takes a role")
+    return mine[0]
+
+
+def open_case(
+    session: Session,
+    *,
+    workflow: str,
+    version: int | None = None,
+    assignments: Mapping[str, int],
+    data: Mapping[str, Any] | None = None,
+    now: datetime,
+    agency_id: int | None = None,
+) -> CaseView:
+    """Open a case on a deployed version (the latest when ``version`` is None)."""
+    row_id = version_id(session, workflow, version)
+    compiled = compiled_by_id(session, row_id)
+    defn = compiled.definition
+    held = _check_assignments(session, defn, assignments)
+    role = _opener_role(defn, held, agency_id)
+    given = {k: v for k, v in casedata.validate(defn, data).items() if v is not None}
+    initial = {**casedata.defaults(defn), **given}
+    config = compiled.initial_configuration()
+    case = Case(
+        workflow_version_id=row_id,
+        workflow=defn.workflow,
+        workflow_version=defn.version,
+        state=list(config),
+        data=initial,
+        milestones={},
+        revision=1,
+        opened_at=now,
+        closed_at=now if compiled.is_final(config) else None,
+        last_event_hash="",
+        last_event_seq=0,
+    )
+    session.add(case)
+    session.flush()
+    for assigned_role, assigned_agency in held.items():
+        session.add(CaseAssignment(case_id=case.id, role=assigned_role, agency_id=assigned_agency))
+    entered = compiled.active_states(config)
+    timers = schedule.on_transition(
+        session,
+        case,
+        defn,
+        trigger=None,
+        exited=(),
+        entered=entered,
+        active_after=entered,
+        final=compiled.is_final(config),
+        now=now,
+    )
+    reached = _new_milestones(defn, {}, None, entered)
+    append_event(
+        session,
+        case,
+        kind="opened",
+        at=now,
+        role=role,
+        agency_id=agency_id,
+        to_state=config,
+        data={
+            "changes": initial,
+            "assignments": dict(sorted(held.items())),
+            "timers_started": timers.started,
+            "timers_cancelled": [],
+            "milestones": reached,
+        },
+    )
+    _record_milestones(
+        session, case, reached, role=role, agency_id=agency_id, trigger=None, now=now
+    )
+    session.flush()
+    readers = reader_roles(session, case.id, agency_id)
+    return _build_view(session, case, compiled, readers, full=agency_id is None)
+
+
+def fire(
+    session: Session,
+    case_id: int,
+    trigger: str,
+    *,
+    role: str,
+    agency_id: int | None,
+    data: Mapping[str, Any] | None = None,
+    expected_version: int | None = None,
+    now: datetime,
+) -> CaseView:
+    """Fire ``trigger`` on a case as ``role``; ``agency_id`` None is the system/admin."""
+    case = load_case(session, case_id)
+    check_actor(session, case.id, agency_id, role)
+    check_version(case, expected_version)
+    compiled = compiled_for_case(session, case)
+    defn = compiled.definition
+    given = casedata.validate(defn, data)
+    merged = {k: v for k, v in {**case.data, **given}.items() if v is not None}
+    changes = {k: v for k, v in given.items() if case.data.get(k) != v}
+    decision = compiled.decide(
+        tuple(case.state), trigger, role, merged, frozenset(case.milestones), case_id=case.id
+    )
+    # Everything above only read; from here on the case is ours or we lose the race.
+    claim(session, case)
+    before, after = tuple(decision.source), tuple(decision.target)
+    final = compiled.is_final(after)
+    entered = set(decision.entered)
+    timers = schedule.on_transition(
+        session,
+        case,
+        defn,
+        trigger=trigger,
+        exited=decision.exited,
+        entered=entered,
+        active_after=compiled.active_states(after),
+        final=final,
+        now=now,
+    )
+    reached = _new_milestones(defn, case.milestones, trigger, entered)
+    case.state = list(after)
+    case.data = merged
+    if final:
+        case.closed_at = now
+    event_data: dict[str, Any] = {
+        "changes": changes,
+        "timers_started": timers.started,
+        "timers_cancelled": timers.cancelled,
+        "milestones": reached,
+    }
+    if decision.joined is not None:
+        event_data["joined"] = decision.joined
+    append_event(
+        session,
+        case,
+        kind="transition",
+        at=now,
+        role=role,
+        agency_id=agency_id,
+        trigger=trigger,
+        from_state=before,
+        to_state=after,
+        data=event_data,
+    )
+    _record_milestones(
+        session, case, reached, role=role, agency_id=agency_id, trigger=trigger, now=now
+    )
+    session.flush()
+    readers = reader_roles(session, case.id, agency_id)
+    return _build_view(session, case, compiled, readers, full=agency_id is None)
+
+
+def assign(
+    session: Session,
+    case_id: int,
+    role: str,
+    agency_id: int,
+    *,
+    now: datetime,
+    by_agency_id: int | None = None,
+) -> CaseView:
+    """Give ``role`` on the case to an agency; only the coordinator (or admin) may."""
+    case = load_case(session, case_id)
+    if by_agency_id is not None:
+        check_actor(session, case.id, by_agency_id, COORDINATOR_ROLE)
+    compiled = compiled_for_case(session, case)
+    defn = compiled.definition
+    _check_assignments(session, defn, {role: agency_id})
+    readers = reader_roles(session, case.id, by_agency_id)
+    if case.closed_at is not None:
+        raise InvalidInput(f"case {case.id} is closed", case_id=case.id)
+    current = session.get(CaseAssignment, (case.id, role))
+    if current is not None and current.agency_id == agency_id:
+        return _build_view(session, case, compiled, readers, full=by_agency_id is None)
+    claim(session, case)
+    previous = current.agency_id if current is not None else None
+    if current is None:
+        session.add(CaseAssignment(case_id=case.id, role=role, agency_id=agency_id))
+    else:
+        current.agency_id = agency_id
+    append_event(
+        session,
+        case,
+        kind="assigned",
+        at=now,
+        role=COORDINATOR_ROLE if by_agency_id is not None else SYSTEM_ROLE,
+        agency_id=by_agency_id,
+        from_state=case.state,
+        to_state=case.state,
+        data={"role": role, "agency_id": agency_id, "previous_agency_id": previous},
+    )
+    session.flush()
+    return _build_view(session, case, compiled, readers, full=by_agency_id is None)
+
+
+def view(
+    session: Session,
+    case_id: int,
+    *,
+    agency_id: int | None,
+    now: datetime,
+    role: str | None = None,
+) -> CaseView:
+    """The case as the reader may see it (NotFound for an agency holding no role on it).
+
+    ``role`` narrows the view to one role the agency holds (or, for the administrator,
+    previews the case as that role would see it).
+    """
+    case = load_case(session, case_id)
+    readers = reader_roles(session, case.id, agency_id, role)
+    compiled = compiled_for_case(session, case)
+    return _build_view(session, case, compiled, readers, full=agency_id is None and role is None)
+
+
+def history(
+    session: Session, case_id: int, *, agency_id: int | None, role: str | None = None
+) -> list[EventView]:
+    """The case's audit events in order, restricted field values left out."""
+    case = load_case(session, case_id)
+    readers = reader_roles(session, case.id, agency_id, role)
+    defn = compiled_for_case(session, case).definition
+    events = session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
+    )
+    result = []
+    for event in events:
+        data, withheld = filter_event_data(defn, event.data, readers)
+        result.append(
+            EventView(
+                id=event.id,
+                case_id=event.case_id,
+                seq=event.seq,
+                at=event.at,
+                kind=event.kind,
+                agency_id=event.agency_id,
+                role=event.role,
+                trigger=event.trigger,
+                from_state=tuple(event.from_state),
+                to_state=tuple(event.to_state),
+                data=data,
+                withheld=withheld,
+                hash=event.hash,
+            )
+        )
+    return result
+
+
+def _build_view(
+    session: Session,
+    case: Case,
+    compiled: CompiledWorkflow,
+    readers: frozenset[str],
+    *,
+    full: bool,
+) -> CaseView:
+    defn = compiled.definition
+    config = tuple(case.state)
+    shown, withheld = filter_fields(defn, case.data, readers)
+    allowed: tuple[AllowedView, ...] = ()
+    if case.closed_at is None:
+        roles = None if full else readers
+        allowed = tuple(
+            AllowedView(a.trigger, a.dest, tuple(sorted(a.roles)))
+            for a in compiled.allowed(config, case.data, frozenset(case.milestones), roles)
+        )
+    held = case_assignments(session, case.id)
+    names = dict(
+        session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(set(held.values()))))
+        .tuples()
+        .all()
+    )
+    timers = tuple(
+        TimerView(t.id, t.name, t.state, t.step, t.due_at, t.status)
+        for t in schedule.live_timers(session, case.id)
+    )
+    return CaseView(
+        id=case.id,
+        workflow=case.workflow,
+        workflow_version=case.workflow_version,
+        version=case.revision,
+        state=config,
+        closed=case.closed_at is not None,
+        opened_at=case.opened_at,
+        closed_at=case.closed_at,
+        data=shown,
+        withheld=withheld,
+        milestones={name: dict(info) for name, info in case.milestones.items()},
+        assignments=held,
+        roles=tuple(sorted(readers)),
+        allowed=allowed,
+        timers=timers,
+        agency_names=names,
+    )
