@@ -1,0 +1,108 @@
+"""Celery tasks: thin edges that parse ids, open sessions and call one engine function.
+
+Deliveries are enqueued only after the rows they name are committed (the engine functions
+commit before returning); if enqueueing fails, the sweep finds the rows later. No task is
+ever scheduled with an ETA or countdown: due times live in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Task, shared_task
+
+from engine import clock, delivery, timers
+from workers.app import QUEUE, ReferralCelery, Runtime
+
+logger = logging.getLogger(__name__)
+
+
+def _runtime(task: Task) -> Runtime:
+    app = task.app
+    if not isinstance(app, ReferralCelery):
+        raise RuntimeError("referral tasks need the app built by workers.app.create_app")
+    return app.runtime
+
+
+def parse_now(value: str | None) -> datetime:
+    """``now`` given by the caller (a replay or a test's virtual clock) or the wall clock."""
+    if value is None:
+        return clock.utcnow()
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+def enqueue_deliveries(runtime: Runtime, ids: Sequence[int], now: str | None) -> int:
+    """One delivery task per batch of committed outbox rows; returns how many enqueued."""
+    if not ids:
+        return 0
+    sent: list[int] = []
+    for chunk in _chunks(ids, runtime.settings.delivery_batch_size):
+        try:
+            deliver.apply_async(args=(chunk,), kwargs={"now": now}, queue=QUEUE)
+        except Exception:
+            # The rows stay un-enqueued; the sweep hands them out once the broker is back.
+            logger.exception("could not enqueue %d deliveries", len(chunk))
+            break
+        sent.extend(chunk)
+    if sent:
+        factory = runtime.session_factory()
+        with factory() as session, session.begin():
+            delivery.mark_enqueued(session, sent, now=parse_now(now))
+    return len(sent)
+
+
+@shared_task(bind=True, name="referral.tick", ignore_result=True)
+def tick(self: Task, now: str | None = None) -> dict[str, Any]:
+    """Fire every due timer in bounded batches, then enqueue their deliveries."""
+    runtime = _runtime(self)
+    settings = runtime.settings
+    result = timers.tick(
+        runtime.session_factory(),
+        now=parse_now(now),
+        batch_size=settings.tick_batch_size,
+        lease_seconds=settings.claim_lease_seconds,
+    )
+    enqueued = enqueue_deliveries(runtime, result.notification_ids, now)
+    if result.fired or result.errors:
+        logger.info("tick fired %d timers, enqueued %d", len(result.fired), enqueued)
+    return {"fired": len(result.fired), "errors": len(result.errors), "enqueued": enqueued}
+
+
+@shared_task(bind=True, name="referral.deliver", ignore_result=True)
+def deliver(self: Task, ids: list[int], now: str | None = None) -> dict[str, Any]:
+    """Deliver a batch of outbox rows (those still due; the rest were handled already)."""
+    runtime = _runtime(self)
+    result = runtime.deliverer().deliver(
+        runtime.session_factory(), now=parse_now(now), ids=[int(i) for i in ids]
+    )
+    enqueue_deliveries(runtime, result.alerts, now)
+    return {
+        "delivered": len(result.delivered),
+        "retried": len(result.retried),
+        "dead": len(result.dead),
+    }
+
+
+@shared_task(bind=True, name="referral.sweep", ignore_result=True)
+def sweep(self: Task, now: str | None = None) -> dict[str, Any]:
+    """Re-enqueue outbox rows no queued task will deliver (never enqueued, lost, retries)."""
+    runtime = _runtime(self)
+    settings = runtime.settings
+    ids = delivery.to_enqueue(
+        runtime.session_factory(),
+        now=parse_now(now),
+        stale_seconds=settings.claim_lease_seconds,
+        limit=settings.delivery_batch_size * 20,
+    )
+    for chunk in _chunks(ids, settings.delivery_batch_size):
+        deliver.apply_async(args=(chunk,), kwargs={"now": now}, queue=QUEUE)
+    return {"enqueued": len(ids)}
