@@ -1,9 +1,85 @@
-"""Placeholder: filled in by the owner of this command group."""
+"""``referral serve``: one command for a running engine.
+
+Migrates the database on first start (and always on SQLite, the single-machine default),
+deploys the shipped workflows, runs the timer and delivery worker in-process when no
+broker is configured, and serves the HTTP API with uvicorn.
+"""
 
 from __future__ import annotations
 
+import secrets
+
 import typer
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from engine.cli.common import err, handle_errors, load_settings
+from engine.clock import utcnow
+from engine.db import check_migrated, current_revision, make_engine, session_factory, upgrade
+from engine.settings import Settings
+
+
+def prepare_database(engine: Engine, settings: Settings) -> None:
+    """Apply migrations where that is safe to do unasked, else insist they were applied.
+
+    A fresh database (no migration yet) and SQLite are upgraded here; a shared server
+    database that is behind is left to ``referral db upgrade``, run once by its operator.
+    """
+    if settings.database_url.startswith("sqlite") or current_revision(engine) is None:
+        upgrade(engine)
+    check_migrated(engine)
+
+
+def deploy_shipped_workflows(engine: Engine) -> int:
+    from engine.deploy import deploy_shipped
+
+    with session_factory(engine)() as session:
+        results = deploy_shipped(session, utcnow())
+        session.commit()
+    return sum(1 for r in results if r.created)
+
+
+def run_server(settings: Settings, *, host: str, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from engine.worker import EmbeddedWorker
+
+    if settings.admin_token is None:
+        token = secrets.token_urlsafe(24)
+        settings = settings.model_copy(update={"admin_token": SecretStr(token)})
+        err.print(
+            f"admin token for this run: {token}\n"
+            "  (set REFERRAL_ADMIN_TOKEN to choose a lasting one)",
+            markup=False,
+        )
+    engine = make_engine(settings.database_url)
+    worker: EmbeddedWorker | None = None
+    try:
+        prepare_database(engine, settings)
+        if settings.deploy_shipped_workflows:
+            created = deploy_shipped_workflows(engine)
+            if created:
+                err.print(f"deployed {created} shipped workflow version(s)", markup=False)
+        if settings.broker_url is None:
+            worker = EmbeddedWorker(session_factory(engine), settings)
+            worker.start()
+            err.print("timer worker: in-process (no REFERRAL_BROKER_URL)", markup=False)
+        else:
+            err.print("timer worker: Celery (run `referral worker --celery`)", markup=False)
+        uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
+    finally:
+        if worker is not None:
+            worker.stop()
+        engine.dispose()
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    @app.command()
+    @handle_errors
+    def serve(
+        host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+        port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    ) -> None:
+        """Serve the HTTP API (and the in-process worker when no broker is configured)."""
+        run_server(load_settings(), host=host, port=port)

@@ -1,0 +1,140 @@
+"""Cases: open, read (filtered by the caller's roles), fire events, history, assign.
+
+The admin token acts with ``agency_id`` None: the system's full view, and any role.
+An agency holding no role on a case gets 404 for it, exactly as for a case that does
+not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy.orm import Session
+
+from api.auth import CallerDep
+from api.deps import NowDep, SessionDep
+from api.schemas import MAX_ID, AssignIn, CaseIn, CaseOut, EventIn, EventOut, errors
+from engine import service
+from engine.agencies import agency_by_name
+from engine.errors import InvalidInput, NotFound
+
+router = APIRouter(tags=["cases"])
+
+CaseId = Annotated[int, Path(ge=1, le=MAX_ID, description="The case id.")]
+AsRole = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Read in one role only (one the agency holds; the admin previews it).",
+    ),
+]
+
+
+def _agency_id(session: Session, agency: int | str) -> int:
+    """Assignments name agencies by id or by name."""
+    if isinstance(agency, int):
+        return agency
+    try:
+        return agency_by_name(session, agency).id
+    except NotFound as exc:
+        # A body naming an unknown agency is invalid input, not a missing resource.
+        raise InvalidInput(exc.message, agency=agency) from None
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=CaseOut,
+    responses=errors(401, 403, 404, 413, 422),
+    summary="Open a case (an agency must take a role on it)",
+)
+def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep) -> dict[str, Any]:
+    assignments = {role: _agency_id(session, agency) for role, agency in body.assignments.items()}
+    case = service.open_case(
+        session,
+        workflow=body.workflow,
+        version=body.version,
+        assignments=assignments,
+        data=body.data,
+        now=now,
+        agency_id=caller.agency_id,
+    )
+    session.commit()
+    return case.as_dict()
+
+
+@router.get(
+    "/cases/{case_id}",
+    response_model=CaseOut,
+    responses=errors(401, 403, 404, 422),
+    summary="A case as the caller's roles on it may see it",
+)
+def get_case(
+    case_id: CaseId, caller: CallerDep, session: SessionDep, now: NowDep, role: AsRole = None
+) -> dict[str, Any]:
+    return service.view(session, case_id, agency_id=caller.agency_id, now=now, role=role).as_dict()
+
+
+@router.post(
+    "/cases/{case_id}/events",
+    response_model=CaseOut,
+    responses=errors(401, 403, 404, 409, 413, 422),
+    summary="Fire a trigger on a case, acting in one of the caller's roles",
+)
+def post_event(
+    case_id: CaseId, body: EventIn, caller: CallerDep, session: SessionDep, now: NowDep
+) -> dict[str, Any]:
+    case = service.fire(
+        session,
+        case_id,
+        body.trigger,
+        role=body.role,
+        agency_id=caller.agency_id,
+        data=body.data,
+        expected_version=body.expected_version,
+        now=now,
+    )
+    session.commit()
+    return case.as_dict()
+
+
+@router.get(
+    "/cases/{case_id}/history",
+    response_model=list[EventOut],
+    responses=errors(401, 403, 404, 422),
+    summary="The case's audit history, restricted field values left out",
+)
+def get_history(
+    case_id: CaseId, caller: CallerDep, session: SessionDep, role: AsRole = None
+) -> list[dict[str, Any]]:
+    events = service.history(session, case_id, agency_id=caller.agency_id, role=role)
+    return [event.as_dict() for event in events]
+
+
+@router.put(
+    "/cases/{case_id}/assignments/{role}",
+    response_model=CaseOut,
+    responses=errors(401, 403, 404, 409, 413, 422),
+    summary="Give a role on the case to an agency (the case's coordinator or the admin)",
+)
+def put_assignment(
+    case_id: CaseId,
+    role: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
+    body: AssignIn,
+    caller: CallerDep,
+    session: SessionDep,
+    now: NowDep,
+) -> dict[str, Any]:
+    case = service.assign(
+        session,
+        case_id,
+        role,
+        _agency_id(session, body.agency),
+        now=now,
+        by_agency_id=caller.agency_id,
+    )
+    session.commit()
+    return case.as_dict()

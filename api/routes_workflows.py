@@ -1,0 +1,157 @@
+"""Workflow definitions: deploy (admin), list, read one version, draw it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from api.auth import AdminDep, CallerDep
+from api.deps import NowDep, SessionDep
+from api.errors import UnsupportedMediaType
+from api.schemas import (
+    MAX_ID,
+    DeployOut,
+    WorkflowOut,
+    WorkflowSummaryOut,
+    errors,
+)
+from engine.definitions.diagram import to_mermaid
+from engine.definitions.model import Definition
+from engine.deploy import compiled, deploy, list_workflows
+from engine.errors import InvalidInput
+
+router = APIRouter(tags=["workflows"])
+
+YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/x-yaml",
+              "text/plain")
+
+
+async def yaml_body(request: Request) -> str:
+    """The request body as YAML text (UTF-8), refusing other media types."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media and media not in YAML_TYPES:
+        raise UnsupportedMediaType(
+            f"send the workflow definition as YAML text (Content-Type: text/yaml), "
+            f"not {media}",
+            accepted=list(YAML_TYPES),
+        )
+    raw = await request.body()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("the definition is not valid UTF-8 text",
+                           position=exc.start) from None
+
+
+WorkflowPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+VersionPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.post(
+    "/workflows",
+    status_code=201,
+    response_model=DeployOut,
+    responses={
+        200: {"model": DeployOut, "description": "Identical content was already deployed."},
+        **errors(401, 403, 409, 413, 415, 422),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": {"type": "string"}} for media in YAML_TYPES[:2]}
+            | {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+    summary="Deploy a workflow definition (admin; the YAML text as the body)",
+)
+def post_workflow(
+    text: Annotated[str, Depends(yaml_body)],
+    caller: AdminDep,
+    session: SessionDep,
+    now: NowDep,
+    response: Response,
+) -> dict[str, Any]:
+    result = deploy(session, text, "<request>", now=now)
+    session.commit()
+    if not result.created:
+        response.status_code = 200
+    return result.as_dict()
+
+
+@router.get(
+    "/workflows",
+    response_model=list[WorkflowSummaryOut],
+    responses=errors(401),
+    summary="Every deployed workflow version",
+)
+def get_workflows(caller: CallerDep, session: SessionDep) -> list[dict[str, Any]]:
+    return [summary.as_dict() for summary in list_workflows(session)]
+
+
+def _definition_dict(defn: Definition) -> dict[str, Any]:
+    return {
+        "workflow": defn.workflow,
+        "version": defn.version,
+        "title": defn.title,
+        "timezone": defn.timezone,
+        "content_hash": defn.content_hash,
+        "roles": list(defn.roles),
+        "fields": [
+            {"name": f.name, "type": f.type, "values": list(f.values), "default": f.default,
+             "visible_to": sorted(f.visible_to) if f.visible_to is not None else None}
+            for f in defn.fields.values()
+        ],
+        "states": [
+            {"path": s.path, "kind": s.kind, "parent": s.parent, "initial": s.initial,
+             "final": s.final, "owner": s.owner, "join": s.join}
+            for s in defn.states.values()
+        ],
+        "transitions": [
+            {"trigger": t.trigger, "sources": list(t.sources), "dest": t.dest,
+             "by": sorted(t.by), "requires": list(t.requires), "needs": list(t.needs),
+             "when": t.when}
+            for t in defn.transitions
+        ],
+        "timers": [
+            {"name": t.name, "state": t.state, "after": str(t.after), "remind": list(t.remind),
+             "fire": t.fire,
+             "escalate": [{"after": str(s.after), "notify": list(s.notify)} for s in t.escalate],
+             "restart_on": sorted(t.restart_on)}
+            for t in defn.timers
+        ],
+        "milestones": [
+            {"name": m.name, "on": sorted(m.on), "on_enter": m.on_enter}
+            for m in defn.milestones.values()
+        ],
+        "source": defn.source,
+    }
+
+
+@router.get(
+    "/workflows/{name}/versions/{version}",
+    response_model=WorkflowOut,
+    responses=errors(401, 404, 422),
+    summary="One deployed version: its states, transitions, timers and source",
+)
+def get_workflow_version(
+    name: WorkflowPath, version: VersionPath, caller: CallerDep, session: SessionDep
+) -> dict[str, Any]:
+    return _definition_dict(compiled(session, name, version).definition)
+
+
+@router.get(
+    "/workflows/{name}/versions/{version}/diagram",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+              "description": "Mermaid `stateDiagram-v2` text."},
+        **errors(401, 404, 422),
+    },
+    summary="The version drawn as a Mermaid state diagram",
+)
+def get_workflow_diagram(
+    name: WorkflowPath, version: VersionPath, caller: CallerDep, session: SessionDep
+) -> PlainTextResponse:
+    return PlainTextResponse(to_mermaid(compiled(session, name, version).definition))

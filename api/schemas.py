@@ -1,0 +1,289 @@
+"""Request and response models: they make the OpenAPI schema say exactly what is sent.
+
+Integers that reach the database are bounded to PostgreSQL's ``integer`` range, and
+identifiers to the definition language's forms, so out-of-range input is a 422 from
+validation, not an error from deep inside the database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_ID = 2_147_483_647
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+WorkflowName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable, machine-readable error code.")
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry documenting the error shape for ``statuses`` (and 500)."""
+    described = {
+        401: "Missing or invalid bearer token (`unauthenticated`).",
+        403: "The caller may not do this (`forbidden`).",
+        404: "Unknown, or not visible to the caller (`not_found`).",
+        409: "Conflict (`version_conflict`, `deploy_conflict`, `ack_not_allowed`).",
+        413: "Request body over the size limit (`request_too_large`).",
+        415: "Body of an unsupported media type (`unsupported_media_type`).",
+        422: "Invalid input (`invalid_input`, `invalid_definition`, "
+        "`transition_not_allowed`).",
+        500: "Unexpected server error (`internal`).",
+    }
+    return {
+        status: {"model": ErrorOut, "description": described[status]}
+        for status in (*statuses, 500)
+    }
+
+
+# --- workflows ----------------------------------------------------------------------
+
+
+class DeployOut(BaseModel):
+    created: bool = Field(description="False when identical content was already deployed.")
+    workflow: str
+    version: int
+    title: str
+    content_hash: str
+
+
+class WorkflowSummaryOut(BaseModel):
+    workflow: str
+    version: int
+    title: str
+    content_hash: str
+    deployed_at: datetime
+
+
+class FieldOut(BaseModel):
+    name: str
+    type: str
+    values: list[str]
+    default: Any = None
+    visible_to: list[str] | None
+
+
+class StateOut(BaseModel):
+    path: str
+    kind: str
+    parent: str | None
+    initial: bool
+    final: bool
+    owner: str | None
+    join: str | None
+
+
+class TransitionOut(BaseModel):
+    trigger: str
+    sources: list[str]
+    dest: str
+    by: list[str]
+    requires: list[str]
+    needs: list[str]
+    when: str | None
+
+
+class LadderStepOut(BaseModel):
+    after: str
+    notify: list[str]
+
+
+class TimerDefOut(BaseModel):
+    name: str
+    state: str
+    after: str
+    remind: list[str]
+    fire: str | None
+    escalate: list[LadderStepOut]
+    restart_on: list[str]
+
+
+class MilestoneDefOut(BaseModel):
+    name: str
+    on: list[str]
+    on_enter: str | None
+
+
+class WorkflowOut(BaseModel):
+    workflow: str
+    version: int
+    title: str
+    timezone: str
+    content_hash: str
+    roles: list[str]
+    fields: list[FieldOut]
+    states: list[StateOut]
+    transitions: list[TransitionOut]
+    timers: list[TimerDefOut]
+    milestones: list[MilestoneDefOut]
+    source: str
+
+
+# --- agencies -----------------------------------------------------------------------
+
+
+class AgencyIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    webhook: str | None = Field(default=None, max_length=2000)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class AgencyCreatedOut(BaseModel):
+    id: int
+    name: str
+    token: str = Field(description="The agency's API token. Shown once; store it now.")
+    webhook_secret: str | None = Field(
+        description="Standard Webhooks signing secret (`whsec_...`), shown once."
+    )
+    webhook: str | None
+    email: str | None
+
+
+# --- cases --------------------------------------------------------------------------
+
+
+AgencyRef = Id | Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class CaseIn(_In):
+    workflow: WorkflowName
+    version: Id | None = Field(default=None, description="Default: the latest deployed.")
+    assignments: dict[Name, AgencyRef] = Field(
+        description="Role -> agency, by id or by name."
+    )
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class AssignIn(_In):
+    agency: AgencyRef = Field(description="The agency, by id or by name.")
+
+
+class EventIn(_In):
+    trigger: Name
+    role: Name
+    data: dict[str, Any] | None = None
+    expected_version: Id | None = Field(
+        default=None, description="The case `version` last read; 409 if it has moved on."
+    )
+
+
+class AllowedOut(BaseModel):
+    trigger: str
+    dest: str
+    roles: list[str]
+
+
+class TimerOut(BaseModel):
+    id: int
+    name: str
+    state: str
+    step: int
+    due_at: datetime
+    status: str
+
+
+class AssignmentOut(BaseModel):
+    agency_id: int
+    agency: str | None
+
+
+class MilestoneOut(BaseModel):
+    at: datetime
+    agency_id: int | None
+    role: str
+
+
+class CaseOut(BaseModel):
+    id: int
+    workflow: str
+    workflow_version: int
+    version: int = Field(description="Optimistic-concurrency counter (`expected_version`).")
+    state: list[str]
+    closed: bool
+    opened_at: datetime
+    closed_at: datetime | None
+    data: dict[str, Any]
+    withheld: list[str] = Field(description="Fields present but not visible to the caller.")
+    milestones: dict[str, MilestoneOut]
+    assignments: dict[str, AssignmentOut]
+    roles: list[str] = Field(description="The roles this view was filtered for.")
+    allowed: list[AllowedOut]
+    timers: list[TimerOut]
+
+
+class EventOut(BaseModel):
+    id: int
+    case_id: int
+    seq: int
+    at: datetime
+    kind: str
+    agency_id: int | None
+    role: str
+    trigger: str | None
+    from_state: list[str]
+    to_state: list[str]
+    data: dict[str, Any]
+    withheld: list[str]
+    hash: str
+
+
+# --- work ---------------------------------------------------------------------------
+
+
+class QueueItemOut(BaseModel):
+    kind: Literal["state", "overdue_timer", "escalation"]
+    case_id: int
+    workflow: str
+    workflow_version: int
+    state: str
+    role: str
+    since: datetime
+    timer: str | None
+    step: int | None
+    escalation_id: int | None
+
+
+class QueuePageOut(BaseModel):
+    items: list[QueueItemOut]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class AckOut(BaseModel):
+    escalation_id: int
+    case_id: int
+    timer: str
+    step: int
+    agency_id: int
+    acknowledged_at: datetime
+    stopped_steps: list[int]
+
+
+# --- operations ---------------------------------------------------------------------
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: str
+    broker: str
+    worker: Literal["embedded", "celery"]

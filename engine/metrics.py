@@ -1,0 +1,119 @@
+"""Prometheus metrics computed from the database at scrape time.
+
+Counts come from the durable rows (events, timers, notifications, delivery attempts), not
+from in-process counters, so any API process answers correctly however many workers run
+and however often they restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.models import Case, CaseEvent, DeliveryAttempt, Notification, Timer
+
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+# Timer rows that are due and not yet handled by a tick.
+_WAITING_TIMER = ("pending", "firing")
+
+
+class DatabaseCollector(Collector):
+    """Reads every metric from one session at ``now``."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session = session
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.session
+        events = CounterMetricFamily(
+            "referral_case_events", "Audit events written, by kind.", labels=["kind"]
+        )
+        for kind, count in s.execute(
+            select(CaseEvent.kind, func.count()).group_by(CaseEvent.kind).order_by(CaseEvent.kind)
+        ):
+            events.add_metric([kind], count)
+        yield events
+
+        timers = dict(
+            s.execute(select(Timer.status, func.count()).group_by(Timer.status)).tuples().all()
+        )
+        yield CounterMetricFamily(
+            "referral_timers_fired", "Timers (and ladder steps) fired.",
+            value=timers.get("fired", 0),
+        )
+        pending = GaugeMetricFamily("referral_timers", "Timer rows by status.", labels=["status"])
+        for status in sorted(timers):
+            pending.add_metric([status], timers[status])
+        yield pending
+
+        oldest_due = s.scalar(
+            select(func.min(Timer.due_at)).where(
+                Timer.status.in_(_WAITING_TIMER), Timer.due_at <= self.now
+            )
+        )
+        overdue = s.scalar(
+            select(func.count()).select_from(Timer).where(
+                Timer.status.in_(_WAITING_TIMER), Timer.due_at <= self.now
+            )
+        )
+        lag = max(0.0, (self.now - oldest_due).total_seconds()) if oldest_due else 0.0
+        yield GaugeMetricFamily(
+            "referral_tick_lag_seconds",
+            "Now minus the due time of the oldest due timer not yet fired (0 when none).",
+            value=lag,
+        )
+        yield GaugeMetricFamily(
+            "referral_timers_overdue", "Timers due but not yet fired.", value=overdue or 0
+        )
+
+        notes = dict(
+            s.execute(select(Notification.status, func.count()).group_by(Notification.status))
+            .tuples()
+            .all()
+        )
+        yield CounterMetricFamily(
+            "referral_notifications_delivered", "Notifications delivered.",
+            value=notes.get("delivered", 0),
+        )
+        yield CounterMetricFamily(
+            "referral_notifications_dead_lettered",
+            "Notifications given up on after the last attempt.",
+            value=notes.get("dead", 0),
+        )
+        by_status = GaugeMetricFamily(
+            "referral_notifications", "Notification rows by status.", labels=["status"]
+        )
+        for status in sorted(notes):
+            by_status.add_metric([status], notes[status])
+        yield by_status
+
+        failed = s.scalar(
+            select(func.count()).select_from(DeliveryAttempt).where(
+                DeliveryAttempt.outcome != "delivered"
+            )
+        )
+        yield CounterMetricFamily(
+            "referral_delivery_attempts_failed",
+            "Delivery attempts that did not deliver (retried, gone or dead).",
+            value=failed or 0,
+        )
+
+        open_cases = s.scalar(
+            select(func.count()).select_from(Case).where(Case.closed_at.is_(None))
+        )
+        yield GaugeMetricFamily("referral_cases_open", "Cases not closed.", value=open_cases or 0)
+
+
+def render(session: Session, *, now: datetime) -> bytes:
+    """The Prometheus text exposition of every metric, read from ``session`` now."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatabaseCollector(session, now))
+    return generate_latest(registry)

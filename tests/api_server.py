@@ -1,0 +1,99 @@
+"""Start the real API server (uvicorn on a free loopback port) for tests.
+
+The server runs ``uvicorn.Server`` in a thread of the test process against the test's
+database, so the test can hand it a clock it controls. Startup waits until ``/healthz``
+answers, with a deadline; teardown asks uvicorn to exit and joins the thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import uvicorn
+from conftest import free_port
+
+from api.app import create_app
+from engine.settings import Settings
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+STARTUP_SECONDS = 20.0
+
+
+@dataclass
+class Clock:
+    """A settable clock for the server: tests move time, nothing sleeps."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.now += delta
+        return self.now
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    clock: Clock
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
+
+    def admin(self) -> httpx.Client:
+        return self.client(ADMIN_TOKEN)
+
+
+def _wait_until_healthy(url: str, thread: threading.Thread, deadline: float) -> None:
+    while True:
+        if not thread.is_alive():
+            raise RuntimeError("the API server stopped during startup (see the log above)")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the API server at {url} did not become healthy in time")
+        time.sleep(0.02)
+
+
+@contextmanager
+def live_server(
+    database_url: str, *, clock: Clock | None = None, **overrides: object
+) -> Iterator[LiveServer]:
+    """The API on ``database_url`` (migrated), served until the block ends."""
+    settings = Settings(
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        broker_url=None,
+        **overrides,  # type: ignore[arg-type]
+    )
+    clock = clock or Clock()
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, clock=clock),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="api-server", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, thread, time.monotonic() + STARTUP_SECONDS)
+        yield LiveServer(url=url, settings=settings, clock=clock)
+    finally:
+        server.should_exit = True
+        thread.join(STARTUP_SECONDS)
