@@ -1,0 +1,368 @@
+"""Real servers for delivery tests: a webhook receiver, an SMTP server, a Celery worker.
+
+Everything listens on 127.0.0.1 on a free port and is stopped by the fixture that started it.
+Waiting is always on a condition with a deadline, never a bare sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message as EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from engine import clock
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> T:
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``."""
+    deadline = clock.monotonic() + timeout
+    wake = threading.Event()
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if clock.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        wake.wait(interval)
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    webhook_id: str
+    timestamp: str
+    payload: dict[str, Any]
+    verified: bool
+    answered: int
+
+
+@dataclass
+class Endpoint:
+    secret: str
+    # Status codes to answer with before answering 200; "gone" answers 410 for good.
+    fail_with: list[int] = field(default_factory=list)
+    gone: bool = False
+    retry_after: str | None = None
+    delay: float = 0.0
+
+
+class WebhookReceiver:
+    """A threaded HTTP server that verifies Standard Webhooks signatures per endpoint path."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, Endpoint] = {}
+        self.received: list[Received] = []
+        self.changed = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                receiver._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def register(self, path: str, secret: str) -> Endpoint:
+        endpoint = Endpoint(secret)
+        with self.changed:
+            self.endpoints[path] = endpoint
+        return endpoint
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("content-length", "0"))
+        body = request.rfile.read(length)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        with self.changed:
+            endpoint = self.endpoints.get(request.path)
+            status, extra = 404, {}
+            if endpoint is not None:
+                if endpoint.gone:
+                    status = 410
+                elif endpoint.fail_with:
+                    status = endpoint.fail_with.pop(0)
+                    if endpoint.retry_after:
+                        extra["Retry-After"] = endpoint.retry_after
+                else:
+                    status = 200
+            delay = endpoint.delay if endpoint else 0.0
+        verified = False
+        payload: dict[str, Any] = {}
+        if endpoint is not None:
+            try:
+                payload = Webhook(endpoint.secret).verify(body, headers)
+                verified = True
+            except WebhookVerificationError:
+                status = 401
+        if delay:
+            threading.Event().wait(delay)  # a slow receiver, not test synchronisation
+        request.send_response(status)
+        for key, value in extra.items():
+            request.send_header(key, value)
+        request.send_header("content-length", "0")
+        request.end_headers()
+        with self.changed:
+            self.received.append(
+                Received(
+                    path=request.path,
+                    webhook_id=headers.get("webhook-id", ""),
+                    timestamp=headers.get("webhook-timestamp", ""),
+                    payload=payload,
+                    verified=verified,
+                    answered=status,
+                )
+            )
+            self.changed.notify_all()
+
+    def delivered(self, path: str | None = None) -> list[Received]:
+        """Requests answered 2xx (each a delivery), optionally for one endpoint."""
+        with self.changed:
+            return [
+                r for r in self.received
+                if 200 <= r.answered < 300 and (path is None or r.path == path)
+            ]
+
+    def all(self, path: str | None = None) -> list[Received]:
+        with self.changed:
+            return [r for r in self.received if path is None or r.path == path]
+
+    def wait_for(
+        self, predicate: Callable[[list[Received]], bool], timeout: float = 30.0
+    ) -> list[Received]:
+        deadline = clock.monotonic() + timeout
+        with self.changed:
+            while not predicate(list(self.received)):
+                left = deadline - clock.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"webhook receiver: condition not met in {timeout}s; got "
+                        f"{[(r.path, r.answered, r.payload.get('type')) for r in self.received]}"
+                    )
+                self.changed.wait(left)
+            return list(self.received)
+
+    def __enter__(self) -> WebhookReceiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class MailSink:
+    """An aiosmtpd server keeping every message it receives."""
+
+    def __init__(self, port: int) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[EmailMessage] = []
+        self.changed = threading.Condition()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                message = message_from_bytes(envelope.original_content or envelope.content)
+                with sink.changed:
+                    sink.messages.append(message)
+                    sink.changed.notify_all()
+                return "250 Message accepted for delivery"
+
+        self.port = port
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+
+    def wait_for(
+        self, predicate: Callable[[list[EmailMessage]], bool], timeout: float = 30.0
+    ) -> list[EmailMessage]:
+        deadline = clock.monotonic() + timeout
+        with self.changed:
+            while not predicate(list(self.messages)):
+                left = deadline - clock.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"SMTP sink: condition not met in {timeout}s; got "
+                        f"{[m['Subject'] for m in self.messages]}"
+                    )
+                self.changed.wait(left)
+            return list(self.messages)
+
+    @staticmethod
+    def payload(message: EmailMessage) -> dict[str, Any]:
+        """The JSON payload block at the end of the plain text body."""
+        body = message.get_payload(decode=True)
+        assert isinstance(body, bytes)
+        text = body.decode().replace("\r\n", "\n")
+        return dict(json.loads(text.split("Payload (JSON):\n", 1)[1]))
+
+    def __enter__(self) -> MailSink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+class CeleryWorker:
+    """``celery -A workers worker -B`` as a subprocess in a process group of its own."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        workdir: Path,
+        *,
+        beat: bool = True,
+        concurrency: int = 2,
+        name: str = "worker",
+    ) -> None:
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.workdir = workdir
+        self.beat = beat
+        self.concurrency = concurrency
+        self.name = name
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}-{self.starts}.log"
+
+    def start(self, *, wait: bool = True, timeout: float = 60.0) -> None:
+        self.starts += 1
+        args = [
+            sys.executable, "-m", "celery", "-A", "workers", "worker",
+            "--loglevel", "INFO", "--pool", "prefork", "--concurrency", str(self.concurrency),
+            "--hostname", f"{self.name}{self.starts}@%h", "--without-gossip",
+            "--without-mingle", "--without-heartbeat",
+        ]
+        if self.beat:
+            args += ["-B", "--schedule", str(self.workdir / f"{self.name}-beat")]
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        if wait:
+            wait_until(
+                self._ready, timeout=timeout, message=f"celery worker ready ({self.log_path})"
+            )
+
+    def _ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"celery worker exited: {self.log_path.read_text()[-3000:]}")
+        return b" ready." in self.log_path.read_bytes()
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children (and beat), as a crash would."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        self.proc = None
+
+    def logs(self) -> str:
+        return "\n".join(
+            (self.workdir / f"{self.name}-{n}.log").read_text(errors="replace")[-4000:]
+            for n in range(1, self.starts + 1)
+        )
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free port that a test may stop and start again."""
+
+    def __init__(self, port: int, workdir: Path) -> None:
+        self.port = port
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+
+        def up() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.exceptions.ConnectionError:
+                return False
+
+        wait_until(up, timeout=20, message=f"redis-server on {self.port}")
+        client.close()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait(timeout=20)
+        self.proc = None
+
+
+def worker_env(
+    *, database_url: str, broker_url: str, **settings: object
+) -> dict[str, str]:
+    env = {"REFERRAL_DATABASE_URL": database_url, "REFERRAL_BROKER_URL": broker_url}
+    env.update({f"REFERRAL_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+@dataclass
+class Servers:
+    receiver: WebhookReceiver
+    mail: MailSink
+
+
+def servers(port: int) -> Iterator[Servers]:
+    with WebhookReceiver() as receiver, MailSink(port) as mail:
+        yield Servers(receiver, mail)
