@@ -77,19 +77,22 @@ def check_calendar(timezone_name: str, calendar: CalendarDef) -> list[str]:
     problems: list[str] = []
     try:
         ZoneInfo(timezone_name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
         problems.append(f"unknown time zone {timezone_name!r}")
     if not calendar.workdays:
         problems.append("a calendar needs at least one workday")
     if calendar.country is not None:
-        supported = holidays.list_supported_countries(include_aliases=False)
-        if calendar.country not in supported:
-            problems.append(f"unknown country {calendar.country!r} for public holidays")
-        elif (
-            calendar.subdivision is not None
-            and calendar.subdivision not in supported[calendar.country]
-        ):
-            problems.append(f"unknown subdivision {calendar.subdivision!r} of {calendar.country!r}")
+        # Ask the package itself, so its aliases ("UK", "England") are accepted exactly
+        # when the calendar can use them; constructing without years populates nothing.
+        try:
+            holidays.country_holidays(calendar.country, subdiv=calendar.subdivision)
+        except (NotImplementedError, KeyError, ValueError):
+            if calendar.country not in holidays.list_supported_countries():
+                problems.append(f"unknown country {calendar.country!r} for public holidays")
+            else:
+                problems.append(
+                    f"unknown subdivision {calendar.subdivision!r} of {calendar.country!r}"
+                )
     elif calendar.subdivision is not None:
         problems.append("a subdivision needs a country")
     return problems

@@ -158,12 +158,14 @@ def test_bad_input_is_refused(eng: BusinessCalendar) -> None:
 def test_check_calendar_names_each_problem() -> None:
     assert check_calendar("Europe/London", ENG) == []
     assert check_calendar("Mars/Olympus", CalendarDef()) == ["unknown time zone 'Mars/Olympus'"]
+    assert check_calendar("Europe", CalendarDef()) == ["unknown time zone 'Europe'"]
     assert check_calendar("UTC", CalendarDef(country="XX")) == [
         "unknown country 'XX' for public holidays"
     ]
     assert check_calendar("UTC", CalendarDef(country="GB", subdivision="XYZ")) == [
         "unknown subdivision 'XYZ' of 'GB'"
     ]
+    assert check_calendar("UTC", CalendarDef(country="UK", subdivision="England")) == []
     assert check_calendar("UTC", CalendarDef(workdays=frozenset())) == [
         "a calendar needs at least one workday"
     ]
