@@ -1,9 +1,50 @@
-"""Placeholder: filled in by the owner of this command group."""
+"""``referral diagram PATH``: draw a workflow definition as Mermaid or Graphviz DOT."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from engine.cli.common import err, handle_errors
+
+
+class DiagramFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+@handle_errors
+def diagram(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="A workflow definition (YAML)."
+        ),
+    ],
+    fmt: Annotated[
+        DiagramFormat,
+        typer.Option("--format", "-f", help="mermaid (stateDiagram-v2) or dot (Graphviz)."),
+    ] = DiagramFormat.mermaid,
+) -> None:
+    """Print a diagram of a workflow: states, parallel tracks, transitions and timers."""
+    # Imported here so the rest of the CLI starts without compiling CEL or YAML machinery.
+    from engine.definitions.diagram import to_dot, to_mermaid
+    from engine.definitions.loader import load_definition
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"error: cannot read {path}: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    definition = load_definition(text, str(path))
+    render = to_dot if fmt is DiagramFormat.dot else to_mermaid
+    # Plain output: the diagram is meant to be piped into a file or a renderer.
+    typer.echo(render(definition), nl=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``diagram`` to ``app``."""
+    app.command("diagram")(diagram)
