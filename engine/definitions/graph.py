@@ -1,0 +1,187 @@
+"""Whole-graph checks: reachability, paths to a final state, joins, ambiguous triggers.
+
+They run only on a schema-complete document whose transitions all name real states:
+otherwise a dropped or mistyped transition would show up again as "unreachable".
+Ambiguity and parallel-exit checks need only resolved sources, so they always run then.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from typing import TYPE_CHECKING
+
+from engine.definitions.yamlsource import Path
+
+if TYPE_CHECKING:
+    from engine.definitions.checks import Checker
+
+
+def check_graph(c: Checker) -> None:
+    _check_ambiguity(c)
+    _check_parallel_exits(c)
+    if c.graph_sound and not _has_initial_problem(c):
+        reachable = _check_reachable(c)
+        _check_top_level_finals(c, reachable)
+        _check_tracks(c, reachable)
+
+
+def _edges(c: Checker) -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = defaultdict(set)
+    for sources, dest in zip(c.out.sources, c.out.dests, strict=True):
+        if dest is not None:
+            for source in sources:
+                edges[source].add(dest)
+    for path, state in c.out.states.items():
+        if state.kind == "parallel" and state.join in c.out.states:
+            edges[path].add(state.join)
+    return edges
+
+
+def _has_initial_problem(c: Checker) -> bool:
+    top_initial = [s for s in c.out.states.values() if s.parent is None and s.initial]
+    tracks_ok = all(s.initial_child for s in c.out.states.values() if s.kind == "track")
+    return len(top_initial) != 1 or not tracks_ok
+
+
+def _check_reachable(c: Checker) -> set[str]:
+    states = c.out.states
+    edges = _edges(c)
+    start = next(p for p, s in states.items() if s.parent is None and s.initial)
+    seen: set[str] = set()
+    queue = deque([start])
+    while queue:
+        path = queue.popleft()
+        if path in seen:
+            continue
+        seen.add(path)
+        state = states[path]
+        if state.kind == "parallel":
+            # Entering a parallel state enters every track at its initial state.
+            for track in state.children:
+                seen.add(track)
+                initial = states[track].initial_child
+                if initial is not None:
+                    queue.append(initial)
+        queue.extend(edges.get(path, ()))
+    for path, state in states.items():
+        if path in seen or state.kind == "track":
+            continue
+        if state.parent is not None and states[state.parent].parent not in seen:
+            continue  # the whole parallel state is reported instead
+        _error_at_state(c, path, f"state '{path}' is unreachable: no transition leads to it "
+                        f"from the initial state '{start}'",
+                        "add a transition to it, or remove it")
+    return seen
+
+
+def _check_top_level_finals(c: Checker, reachable: set[str]) -> None:
+    states = c.out.states
+    top = {p: s for p, s in states.items() if s.parent is None}
+    finals = [p for p, s in top.items() if s.final]
+    if not finals:
+        if top:
+            c.error(("states",), "no final state: mark at least one top-level state "
+                    "`final: true`, so cases can close", key=True)
+        return
+    reverse: dict[str, set[str]] = defaultdict(set)
+    for source, dests in _edges(c).items():
+        for dest in dests:
+            if source in top and dest in top:
+                reverse[dest].add(source)
+    closing = _backwards(finals, reverse)
+    for path, state in top.items():
+        if not state.final and path in reachable and path not in closing:
+            _error_at_state(c, path, f"state '{path}' has no path to a final state: a case "
+                            "that gets here can never close",
+                            "add a transition from it that leads towards a final state")
+
+
+def _check_tracks(c: Checker, reachable: set[str]) -> None:
+    """A ``join`` waits for every track to be final: each track must be able to get there."""
+    states = c.out.states
+    exits = _exits(c)
+    for path, state in states.items():
+        if state.kind != "parallel" or state.join is None or path not in reachable:
+            continue
+        for track in state.children:
+            children = states[track].children
+            finals = [s for s in children if states[s].final]
+            if not finals:
+                _error_at_state(c, track, f"track '{track}' has no final state, so "
+                                f"'{path}' can never join into '{state.join}'",
+                                "mark the track's last state `final: true`")
+                continue
+            if path in exits:
+                continue  # a case stuck in a track can still leave the parallel state
+            reverse: dict[str, set[str]] = defaultdict(set)
+            for source, dests in _edges(c).items():
+                for dest in dests:
+                    if source in children and dest in children:
+                        reverse[dest].add(source)
+            done = _backwards(finals, reverse)
+            for child in children:
+                if child in reachable and not states[child].final and child not in done:
+                    _error_at_state(c, child, f"state '{child}' has no path to a final state "
+                                    f"of track '{track}', and '{path}' has no transition out "
+                                    "of it, so a case that gets here can never move on",
+                                    "add a transition towards the track's final state")
+
+
+def _check_parallel_exits(c: Checker) -> None:
+    exits = _exits(c)
+    for path, state in c.out.states.items():
+        if state.kind == "parallel" and state.join is None and path not in exits:
+            _error_at_state(c, path, f"parallel state '{path}' has neither `join` nor a "
+                            "transition out of it, so a case can never leave it",
+                            f"add `join: <state>` or a transition `from: {path}`")
+
+
+def _check_ambiguity(c: Checker) -> None:
+    """Same trigger, overlapping sources and roles: the first transition in file order wins
+    unless its ``when`` fails, so a later one is dead where the earlier one has no ``when``
+    (or the very same one) and could be fired by the same role."""
+    specs = c.spec.transitions
+    for j, later in enumerate(specs):
+        for i in range(j):
+            earlier = specs[i]
+            if earlier.trigger != later.trigger:
+                continue
+            common = [s for s in c.out.sources[j] if s in c.out.sources[i]]
+            roles_overlap = bool(set(earlier.by) & set(later.by)) or not (earlier.by or later.by)
+            if not common or not roles_overlap:
+                continue
+            if earlier.when is not None and earlier.when != later.when:
+                continue
+            first = c.doc.mark(_loc(c, i))
+            why = "no `when`" if earlier.when is None else "the same `when`"
+            c.error((*_loc(c, j), "trigger"),
+                    f"ambiguous trigger '{later.trigger}': this transition can never fire from "
+                    f"'{common[0]}', because the one at line {first.line} has the same "
+                    f"trigger, source and roles and {why}, so it always wins",
+                    "give the earlier transition a `when`, or use different `from` states")
+            break
+
+
+def _exits(c: Checker) -> set[str]:
+    """Parallel states that some transition leaves as a whole."""
+    return {s for sources in c.out.sources for s in sources
+            if c.out.states[s].kind == "parallel"}
+
+
+def _backwards(targets: list[str], reverse: dict[str, set[str]]) -> set[str]:
+    seen = set(targets)
+    queue = deque(targets)
+    while queue:
+        for source in reverse.get(queue.popleft(), ()):
+            if source not in seen:
+                seen.add(source)
+                queue.append(source)
+    return seen
+
+
+def _loc(c: Checker, position: int) -> Path:
+    return ("transitions", c.result.transition_index[position])
+
+
+def _error_at_state(c: Checker, path: str, message: str, hint: str) -> None:
+    c.error(c.out.state_locs[path], message, hint, key=True)

@@ -1,0 +1,122 @@
+"""Load a workflow definition: parse, check the shape, check the names and graph, build.
+
+Each stage reports every problem it finds; a later stage still runs on whatever the
+earlier one could salvage, so one run lists (nearly) everything wrong with a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path as FilePath
+
+from engine.definitions.checks import Analysis, Checker
+from engine.definitions.model import (
+    SYSTEM_ROLE,
+    CalendarDef,
+    Definition,
+    LadderStep,
+    MilestoneDef,
+    TimerDef,
+    TransitionDef,
+)
+from engine.definitions.schema import SchemaResult, WorkflowSpec, validate
+from engine.definitions.yamlsource import Document, YamlProblems, parse_yaml
+from engine.errors import DefinitionError, Problem
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def load_definition(text: str, path: str = "<string>") -> Definition:
+    """The checked, frozen definition in ``text``; :class:`DefinitionError` lists every
+    problem (``path:line:col``) otherwise."""
+    try:
+        doc = parse_yaml(text, path)
+    except YamlProblems as exc:
+        raise DefinitionError(exc.problems) from None
+    result = validate(doc)
+    analysis = Checker(doc, result).run()
+    problems = result.problems + analysis.problems
+    if problems:
+        raise DefinitionError(_unique(problems))
+    return _build(text, doc, result, analysis)
+
+
+def load_path(path: str | FilePath) -> Definition:
+    """Read and load one file; an unreadable file is a problem, not a traceback."""
+    name = str(path)
+    try:
+        text = FilePath(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DefinitionError([Problem(name, 1, 1, f"the file is not UTF-8 text: {exc.reason}")]
+                              ) from None
+    except OSError as exc:
+        raise DefinitionError([Problem(name, 1, 1, f"cannot read the file: "
+                                       f"{exc.strerror or exc}")]) from None
+    return load_definition(text, name)
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
+
+
+def _build(text: str, doc: Document, result: SchemaResult, analysis: Analysis) -> Definition:
+    spec: WorkflowSpec = result.spec
+    calendar = CalendarDef()
+    if spec.calendar is not None:
+        calendar = CalendarDef(
+            country=spec.calendar.country,
+            subdivision=spec.calendar.subdivision,
+            workdays=frozenset(WEEKDAYS.index(d) for d in spec.calendar.workdays),
+            extra_holidays=frozenset(spec.calendar.extra_holidays),
+        )
+    transitions = tuple(
+        TransitionDef(
+            trigger=t.trigger,
+            sources=sources,
+            dest=dest,
+            by=frozenset(t.by),
+            requires=tuple(t.requires),
+            needs=tuple(t.needs),
+            when=t.when,
+            index=i,
+            mark=doc.mark(("transitions", i)),
+        )
+        for i, (t, sources, dest) in enumerate(
+            zip(spec.transitions, analysis.sources, analysis.dests, strict=True))
+        if dest is not None
+    )
+    timers = tuple(
+        TimerDef(
+            name=t.name,
+            state=t.in_,
+            after=t.after,
+            remind=tuple(t.remind or ()),
+            fire=t.fire,
+            escalate=tuple(LadderStep(after=s.after, notify=tuple(s.notify))
+                           for s in t.escalate),
+            restart_on=frozenset(t.restart_on),
+            mark=doc.mark(("timers", i)),
+        )
+        for i, t in enumerate(spec.timers)
+    )
+    milestones = {
+        name: MilestoneDef(name=name, on=frozenset(m.on or ()), on_enter=m.on_enter)
+        for name, m in spec.milestones.items()
+    }
+    return Definition(
+        workflow=spec.workflow,
+        version=spec.version,
+        title=spec.title,
+        timezone=spec.timezone,
+        calendar=calendar,
+        roles=tuple(r for r in spec.roles if r != SYSTEM_ROLE),
+        fields=dict(analysis.fields),
+        states=dict(analysis.states),
+        transitions=transitions,
+        timers=timers,
+        milestones=milestones,
+        source=text,
+        source_path=doc.path,
+        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        guards=dict(analysis.guards),
+    )

@@ -1,0 +1,77 @@
+"""Durations in the contract's forms: ``5 business days``, ``21 days``, ``P6M``, ``PT48H``.
+
+Calendar parts (months, days) keep wall-clock time across DST in the workflow's zone;
+seconds are elapsed time; business days count the calendar's open days. The calendar
+(``engine/calendar.py``) does the arithmetic; this module only reads the text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from engine.definitions.model import Duration
+
+_WORDS = re.compile(
+    r"^\s*(?P<sign>[-+]?)(?P<n>\d+)\s+(?P<unit>business\s+days?|seconds?|minutes?|hours?"
+    r"|days?|weeks?|months?|years?)\s*$",
+    re.IGNORECASE,
+)
+_ISO = re.compile(
+    r"^(?P<sign>[-+]?)P(?:(?P<y>\d+)Y)?(?:(?P<mo>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<h>\d+)H)?(?:(?P<mi>\d+)M)?(?:(?P<s>\d+)S)?)?$"
+)
+_SECONDS = {"second": 1, "minute": 60, "hour": 3600}
+_EXAMPLES = "'5 business days', '21 days', '48 hours', '6 months', 'P5D' or 'PT48H'"
+# Far beyond any real deadline; keeps datetime arithmetic from overflowing later.
+_MAX_DAYS = 366 * 100
+
+
+def parse_duration(text: str) -> Duration:
+    """Read a duration; ``ValueError`` (with a message for the coordinator) if malformed."""
+    if not isinstance(text, str):
+        raise ValueError(f"expected a duration such as {_EXAMPLES}")
+    words = _WORDS.match(text)
+    if words:
+        duration = _from_words(int(words["n"]), words["unit"].lower(), text)
+        negative = words["sign"] == "-"
+    else:
+        iso = _ISO.match(text.strip().upper())
+        if not iso or not any(v for k, v in iso.groupdict().items() if k != "sign"):
+            raise ValueError(f"not a duration: {text!r} (expected e.g. {_EXAMPLES})")
+        duration = _from_iso(iso, text)
+        negative = iso["sign"] == "-"
+    total_days = duration.months * 31 + duration.days + duration.business_days * 2
+    total_days += duration.seconds // 86400
+    if negative or (duration.months, duration.days, duration.seconds,
+                    duration.business_days) == (0, 0, 0, 0):
+        raise ValueError(f"a duration must be positive, got {text!r}")
+    if total_days > _MAX_DAYS:
+        raise ValueError(f"duration {text!r} is too long (at most 100 years)")
+    return duration
+
+
+def _from_words(n: int, unit: str, text: str) -> Duration:
+    unit = re.sub(r"\s+", " ", unit).removesuffix("s")
+    if unit == "business day":
+        return Duration(business_days=n, text=text)
+    if unit == "day":
+        return Duration(days=n, text=text)
+    if unit == "week":
+        return Duration(days=7 * n, text=text)
+    if unit == "month":
+        return Duration(months=n, text=text)
+    if unit == "year":
+        return Duration(months=12 * n, text=text)
+    return Duration(seconds=_SECONDS[unit] * n, text=text)
+
+
+def _from_iso(match: re.Match[str], text: str) -> Duration:
+    def part(name: str) -> int:
+        return int(match[name] or 0)
+
+    return Duration(
+        months=12 * part("y") + part("mo"),
+        days=7 * part("w") + part("d"),
+        seconds=3600 * part("h") + 60 * part("mi") + part("s"),
+        text=text,
+    )
