@@ -267,7 +267,7 @@ def _fire_trigger(
         # The trigger no longer applies (e.g. a guard): the history says so; nothing crashes.
         savepoint.rollback()
         rejected = exc.message
-        session.refresh(case)
+        session.refresh(case)  # the rollback expired it; the chain head is as before the try
         append_event(
             session, case, kind="warning", at=now, role=SYSTEM_ROLE, agency_id=None,
             trigger=trigger, from_state=tuple(case.state), to_state=tuple(case.state),
@@ -275,7 +275,8 @@ def _fire_trigger(
                   "code": exc.code, "message": exc.message,
                   "details": {k: v for k, v in exc.details.items() if _jsonable(v)}},
         )
-    session.refresh(case)
+    # The service changed this very ``case`` object (one identity map), so no reload.
+    session.flush()
     return Fired(timer.id, case.id, timer.name, 0, "fire", timer.due_at, trigger=trigger,
                  rejected=rejected)
 

@@ -13,17 +13,23 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message as EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from engine import clock
+from engine import clock, service
+from engine.agencies import add_agency
+from engine.deploy import deploy
+from engine.models import CaseEvent, Escalation, Notification, Timer
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
@@ -366,3 +372,147 @@ class Servers:
 def servers(port: int) -> Iterator[Servers]:
     with WebhookReceiver() as receiver, MailSink(port) as mail:
         yield Servers(receiver, mail)
+
+
+# --- A deployed workflow with a screening ladder, agencies per role, and explicit clocks ---
+
+LADDER_WORKFLOW = """\
+workflow: screening_ladder
+version: 1
+title: Screening deadline with a reminder and a two-step escalation ladder
+timezone: Europe/London
+calendar:
+  country: GB
+  subdivision: ENG
+roles:
+  referrer: {}
+  police: {}
+  police_supervisor: {}
+  coordinator: {}
+  chair: {}
+  therapist: {}
+fields:
+  risk_level: {type: enum, values: [low, moderate, high]}
+  screening_rationale: {type: text}
+  therapy_notes: {type: text, visible_to: [therapist]}
+  police_intel: {type: text, visible_to: [police, police_supervisor]}
+states:
+  referred: {initial: true}
+  screening: {owner: police}
+  review: {owner: chair}
+  closed_no_concern: {final: true}
+  closed_completed: {final: true}
+transitions:
+  - {trigger: accept, from: referred, to: screening, by: [coordinator, police]}
+  - trigger: screen_out
+    from: screening
+    to: closed_no_concern
+    by: [police]
+    requires: [screening_rationale]
+  - {trigger: refer_to_review, from: screening, to: review, by: [police]}
+  - {trigger: log_contact, from: screening, to: screening, by: [police]}
+  - {trigger: close, from: review, to: closed_completed, by: [chair], when: 'risk_level == "low"'}
+timers:
+  - name: screening_deadline
+    in: screening
+    after: 5 business days
+    remind: [police]
+    restart_on: [log_contact]
+    escalate:
+      - {after: 2 business days, notify: [police_supervisor]}
+      - {after: 3 business days, notify: [coordinator, chair]}
+  - name: review_due
+    in: review
+    after: 10 days
+    fire: close
+"""
+
+# Tuesday 23 March 2027, 10:00 in London (GMT). Five business days later skips Good Friday
+# (26th), the weekend, Easter Monday (29th), and crosses the change to BST (28th): the
+# deadline is Thursday 1 April 10:00 BST, 09:00 UTC.
+ENTER = datetime(2027, 3, 23, 10, 0, tzinfo=UTC)
+REMIND_AT = datetime(2027, 4, 1, 9, 0, tzinfo=UTC)
+STEP1_AT = datetime(2027, 4, 5, 9, 0, tzinfo=UTC)  # + 2 business days: Fri 2, Mon 5
+STEP2_AT = datetime(2027, 4, 8, 9, 0, tzinfo=UTC)  # + 3 business days: Tue 6 .. Thu 8
+
+ROLES = ("referrer", "police", "police_supervisor", "coordinator", "chair", "therapist")
+
+
+@dataclass
+class TimerWorld:
+    """A database with the ladder workflow deployed and one agency per role."""
+
+    factory: sessionmaker[Session]
+    agencies: dict[str, int] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def open_in_screening(
+        self,
+        *,
+        at: datetime = ENTER,
+        data: Mapping[str, Any] | None = None,
+        roles: Iterable[str] = ROLES,
+    ) -> int:
+        """Open a case and accept it into screening at ``at``; returns its id."""
+        assignments = {r: self.agencies[r] for r in roles}
+        with self.factory() as s:
+            view = service.open_case(
+                s, workflow="screening_ladder", assignments=assignments, data=dict(data or {}),
+                now=at - timedelta(minutes=5),
+            )
+            service.fire(s, view.id, "accept", role="coordinator", agency_id=None, now=at)
+            s.commit()
+            return int(view.id)
+
+    def fire(self, case_id: int, trigger: str, role: str, *, at: datetime,
+             data: Mapping[str, Any] | None = None) -> None:
+        with self.factory() as s:
+            service.fire(s, case_id, trigger, role=role, agency_id=self.agencies[role],
+                         data=data, now=at)
+            s.commit()
+
+    def events(self, case_id: int, *kinds: str) -> list[CaseEvent]:
+        with self.factory() as s:
+            query = select(CaseEvent).where(CaseEvent.case_id == case_id)
+            if kinds:
+                query = query.where(CaseEvent.kind.in_(kinds))
+            return list(s.scalars(query.order_by(CaseEvent.seq)))
+
+    def timers(self, case_id: int) -> list[Timer]:
+        with self.factory() as s:
+            return list(s.scalars(
+                select(Timer).where(Timer.case_id == case_id).order_by(Timer.id)
+            ))
+
+    def escalations(self, case_id: int | None = None) -> list[Escalation]:
+        with self.factory() as s:
+            query = select(Escalation).order_by(Escalation.id)
+            if case_id is not None:
+                query = query.where(Escalation.case_id == case_id)
+            return list(s.scalars(query))
+
+    def notifications(self, case_id: int | None = None) -> list[Notification]:
+        with self.factory() as s:
+            query = select(Notification).order_by(Notification.id)
+            if case_id is not None:
+                query = query.where(Notification.case_id == case_id)
+            return list(s.scalars(query))
+
+
+def make_timer_world(
+    factory: sessionmaker[Session],
+    *,
+    webhook_for: Callable[[str], str | None] = lambda role: None,
+    email_for: Callable[[str], str | None] = lambda role: None,
+) -> TimerWorld:
+    world = TimerWorld(factory)
+    with factory() as s:
+        deploy(s, LADDER_WORKFLOW, "screening_ladder.yaml", now=ENTER - timedelta(days=30))
+        for role in ROLES:
+            created = add_agency(s, name=f"{role} agency", webhook=webhook_for(role),
+                                 email=email_for(role), now=ENTER - timedelta(days=30))
+            world.agencies[role] = created.agency.id
+            if created.webhook_secret:
+                world.secrets[role] = created.webhook_secret
+        s.commit()
+    return world
