@@ -107,7 +107,9 @@ def on_transition(
         cancelled.update(cancel_timers(session, case.id))
     started: list[str] = []
     for timer in defn.timers:
-        if timer.state in entered_set:
+        # A state only passed through (a track's final state before its join) is in
+        # ``entered`` but not active afterwards: its timers never start.
+        if timer.state in entered_set and timer.state in active_after:
             start_timer(session, case, defn, timer, now)
             started.append(timer.name)
         elif (

@@ -367,11 +367,8 @@ def _build_view(
             for a in compiled.allowed(config, case.data, frozenset(case.milestones), roles)
         )
     held = case_assignments(session, case.id)
-    names = dict(
-        session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(set(held.values()))))
-        .tuples()
-        .all()
-    )
+    rows = session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(set(held.values()))))
+    names = {agency_id: name for agency_id, name in rows}
     timers = tuple(
         TimerView(t.id, t.name, t.state, t.step, t.due_at, t.status)
         for t in schedule.live_timers(session, case.id)

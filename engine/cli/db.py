@@ -1,9 +1,110 @@
-"""Placeholder: filled in by the owner of this command group."""
+"""``referral db upgrade``, ``referral deploy``, ``referral workflows``, ``referral audit``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from engine.audit import verify
+from engine.cli.common import database, err, handle_errors, load_settings, out, print_json
+from engine.clock import utcnow
+from engine.db import current_revision, upgrade
+from engine.deploy import DeployResult, deploy, list_workflows
+from engine.errors import DefinitionError, InvalidInput, Problem
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+
+JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade(json: bool = JSON_OPT) -> None:
+    """Apply the schema migrations (safe to run again)."""
+    with database(load_settings(), migrated=False) as factory:
+        engine = factory.kw["bind"]
+        upgrade(engine)
+        revision = current_revision(engine)
+    if json:
+        print_json({"revision": revision})
+    else:
+        out.print(f"database at migration {revision}")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from None
+
+
+def deploy_command(
+    paths: list[Path] = typer.Argument(..., help="Workflow YAML files."),
+    json: bool = JSON_OPT,
+) -> None:
+    """Store workflow versions: identical content is a no-op, changed content is refused."""
+    texts = [(str(p), _read(p)) for p in paths]
+    now = utcnow()
+    results: list[DeployResult] = []
+    problems: list[Problem] = []
+    with database(load_settings()) as factory, factory() as session:
+        for name, text in texts:
+            try:
+                results.append(deploy(session, text, name, now=now))
+            except DefinitionError as exc:
+                problems.extend(exc.problems)
+        # All files or none: one bad file leaves the store as it was.
+        if problems:
+            raise DefinitionError(problems)
+        session.commit()
+    if json:
+        print_json([r.as_dict() for r in results])
+        return
+    for result in results:
+        defn = result.definition
+        what = "deployed" if result.created else "unchanged"
+        out.print(f"{what}: {defn.workflow} version {defn.version}")
+
+
+def workflows_command(json: bool = JSON_OPT) -> None:
+    """List deployed workflow versions."""
+    with database(load_settings()) as factory, factory() as session:
+        rows = list_workflows(session)
+    if json:
+        print_json([r.as_dict() for r in rows])
+        return
+    if not rows:
+        out.print("no workflows deployed")
+    for row in rows:
+        stamp = row.deployed_at.strftime("%Y-%m-%d %H:%M")
+        out.print(f"{row.workflow} v{row.version}  {row.title}  (deployed {stamp} UTC)")
+
+
+@audit_app.command("verify")
+@handle_errors
+def audit_verify(
+    case: int | None = typer.Argument(None, help="Only this case."),
+    json: bool = JSON_OPT,
+) -> None:
+    """Check the audit hash chains; exit 1 naming the first bad event of each case."""
+    with database(load_settings()) as factory, factory() as session:
+        faults = verify(session, case)
+    if json:
+        print_json({"ok": not faults, "faults": [f.as_dict() for f in faults]})
+    elif not faults:
+        out.print("audit trail intact" + (f" for case {case}" if case is not None else ""))
+    else:
+        for fault in faults:
+            err.print(f"tampered: {fault.format()}", markup=False)
+    if faults:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.add_typer(db_app, name="db")
+    app.add_typer(audit_app, name="audit")
+    app.command("deploy")(handle_errors(deploy_command))
+    app.command("workflows")(handle_errors(workflows_command))
