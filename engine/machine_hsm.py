@@ -16,10 +16,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from transitions.extensions import HierarchicalMachine
-from transitions.extensions.nesting import NestedState
+from transitions.extensions.nesting import NestedState, NestedTransition
 
 from engine.definitions.model import Definition, Guard, StateDef, TransitionDef
 
@@ -32,8 +33,46 @@ class _DotState(NestedState):
     separator = "."
 
 
+class _FinalCheckedTransition(NestedTransition):
+    """NestedTransition with transitions 0.9.3's final-state check corrected.
+
+    The library's ``_final_check`` returns the *last* child's finality for a compound
+    state instead of "all children final", so a step in one track while a later track is
+    already final made the root look final and crash with "'scoped_enter' does not exist
+    on <Machine>". This is the same check with ``all`` and a guarded root.
+    """
+
+    def _final_check(
+        self, event_data: Any, state_tree: Mapping[str, Any], enter_partials: list[Any]
+    ) -> tuple[list[Any], bool]:
+        machine = event_data.machine
+        scoped = machine.scoped
+        # The machine itself (the root scope) is never entered.
+        scoped_enter = getattr(scoped, "scoped_enter", None)
+        just_entered = any(scoped_enter == part.func for part in enter_partials)
+        if state_tree:
+            on_final_cbs: list[Any] = []
+            all_final = True
+            for child in state_tree:
+                with machine(child):
+                    child_cbs, child_final = self._final_check(
+                        event_data, state_tree[child], enter_partials
+                    )
+                all_final = all_final and child_final
+                on_final_cbs.extend(child_cbs)
+            # Callbacks fire when a child just became final, or this state was just entered.
+            if all_final and (on_final_cbs or just_entered):
+                on_final_cbs.append(partial(machine.callbacks, scoped.on_final, event_data))
+            return on_final_cbs, all_final
+        if getattr(scoped, "final", False):
+            cbs = [partial(machine.callbacks, scoped.on_final, event_data)] if just_entered else []
+            return cbs, True
+        return [], False
+
+
 class _DotMachine(HierarchicalMachine):
     state_cls = _DotState
+    transition_cls = _FinalCheckedTransition
 
 
 class _Scratch:

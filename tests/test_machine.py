@@ -284,6 +284,21 @@ def test_whole_contract_path_with_parallel_tracks_and_automatic_join(
     assert compiled.allowed(config, {}, milestones) == []
 
 
+def test_a_step_in_one_track_after_the_other_track_finished_then_the_join(
+    compiled: CompiledWorkflow,
+) -> None:
+    # transitions 0.9.3 crashed here ("'scoped_enter' does not exist on <Machine>"):
+    # its final-state check took the last track's finality for the whole parallel state.
+    config: tuple[str, ...] = (f"{M}.matching", f"{T}.treatment")
+    config = compiled.decide(config, "finish_therapy", "therapist", {}, NONE).target
+    assert config == (f"{M}.matching", f"{T}.done")
+    d = compiled.decide(config, "begin_sessions", "coordinator", {}, NONE)
+    assert (d.target, d.joined) == ((f"{M}.sessions", f"{T}.done"), None)
+    d = compiled.decide(d.target, "finish_mentoring", "mentor", {}, NONE)
+    assert (d.target, d.joined) == (("review",), "support")
+    assert d.entered == (f"{M}.done", "review")
+
+
 def test_withdraw_from_star_leaves_every_track_of_a_nested_parallel_configuration(
     compiled: CompiledWorkflow,
 ) -> None:
@@ -651,6 +666,41 @@ def test_leaving_from_inside_one_track_leaves_every_track_and_a_join_in_one_even
     assert (d.target, d.joined) == (("p.a.done", "p.b.b1"), None)
 
 
+def test_a_join_inside_a_track_can_complete_the_outer_join_in_the_same_event() -> None:
+    inner = {"parallel": {"x": _track("x1", "x1"), "y": _track("y1", "y1")}, "join": "p.a.fin"}
+    states = {
+        "s": {"initial": True},
+        "p": {
+            "parallel": {
+                "a": {"initial": "q", "states": {"q": inner, "fin": {"final": True}}},
+                "b": _track("b1", "b1"),
+            },
+            "join": "after",
+        },
+        "after": {"final": True},
+    }
+    compiled = compile_definition(
+        build(
+            states,
+            [
+                {"trigger": "go", "from": "s", "to": "p", "by": ["r"]},
+                {"trigger": "fx", "from": "p.a.q.x.x1", "to": "p.a.q.x.done", "by": ["r"]},
+                {"trigger": "fy", "from": "p.a.q.y.y1", "to": "p.a.q.y.done", "by": ["r"]},
+                {"trigger": "fb", "from": "p.b.b1", "to": "p.b.done", "by": ["r"]},
+            ],
+        )
+    )
+    config = compiled.decide(("s",), "go", "r", {}, NONE).target
+    assert config == ("p.a.q.x.x1", "p.a.q.y.y1", "p.b.b1")
+    config = compiled.decide(config, "fx", "r", {}, NONE).target
+    config = compiled.decide(config, "fb", "r", {}, NONE).target
+    d = compiled.decide(config, "fy", "r", {}, NONE)
+    assert (d.target, d.joined) == (("after",), "p")  # the outermost join is reported
+    assert d.entered == ("p.a.q.y.done", "p.a.fin", "after")
+    assert d.exited[-1] == "p" and "p.a.q" in d.exited and "p.a.fin" in d.exited
+    assert compiled.is_final(d.target)
+
+
 # --- configurations, sharing, cache ----------------------------------------------------
 
 
@@ -754,3 +804,41 @@ def test_concurrent_decisions_from_many_threads_agree() -> None:
     for t in threads:
         t.join(timeout=30)
     assert not errors
+
+
+SAMPLE = {
+    "string": "x",
+    "text": "x",
+    "int": 1,
+    "bool": True,
+    "list": ["x"],
+    "date": "2026-01-01",
+    "datetime": "2026-01-01T00:00:00Z",
+}
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parent.parent / "workflows").glob("*.yaml")), ids=str
+)
+def test_every_allowed_trigger_of_a_shipped_workflow_decides(path: Path) -> None:
+    """Walk every configuration reachable through allowed(): each allowed trigger decides
+    to a configuration the machine accepts, and some final configuration is reached."""
+    loader = pytest.importorskip("engine.definitions.loader")
+    defn: Definition = loader.load_path(path)
+    compiled = compile_definition(defn)
+    data = {
+        f.name: f.values[-1] if f.type == "enum" else SAMPLE[f.type] for f in defn.fields.values()
+    }
+    reached = frozenset(defn.milestones)
+    seen = {compiled.initial_configuration()}
+    todo = list(seen)
+    while todo:
+        config = todo.pop()
+        for allowed in compiled.allowed(config, data, reached):
+            for role in allowed.roles:
+                target = compiled.decide(config, allowed.trigger, role, data, reached).target
+                assert compiled.active_states(target)
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+    assert any(compiled.is_final(c) for c in seen)
