@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import select
@@ -197,23 +198,33 @@ def _verify_case(case: Case, events: Sequence[CaseEvent]) -> AuditFault | None:
 
 
 def verify(session: Session, case_id: int | None = None) -> list[AuditFault]:
-    """Check every case's chain (or one case's); one fault per broken case, first bad event."""
-    query = select(Case).order_by(Case.id)
+    """Check every case's chain (or one case's); one fault per broken case, first bad event.
+
+    Events are streamed in (case, seq) order, so a large trail is checked in one pass
+    without holding it all in memory.
+    """
+    cases_query = select(Case).order_by(Case.id)
+    events_query = select(CaseEvent).order_by(CaseEvent.case_id, CaseEvent.seq, CaseEvent.id)
     if case_id is not None:
-        query = query.where(Case.id == case_id)
-    cases = list(session.scalars(query))
+        cases_query = cases_query.where(Case.id == case_id)
+        events_query = events_query.where(CaseEvent.case_id == case_id)
+    cases = {case.id: case for case in session.scalars(cases_query)}
     if case_id is not None and not cases:
         raise NotFound(f"case {case_id} not found", case_id=case_id)
-    faults: list[AuditFault] = []
-    for case in cases:
-        events = list(
-            session.scalars(
-                select(CaseEvent)
-                .where(CaseEvent.case_id == case.id)
-                .order_by(CaseEvent.seq, CaseEvent.id)
-            )
-        )
-        fault = _verify_case(case, events)
+    faults: dict[int, AuditFault] = {}
+    seen: set[int] = set()
+    stream = session.scalars(events_query.execution_options(yield_per=1000))
+    for owner, group in groupby(stream, key=lambda e: e.case_id):
+        seen.add(owner)
+        case = cases.get(owner)
+        if case is None:
+            continue
+        fault = _verify_case(case, list(group))
         if fault is not None:
-            faults.append(fault)
-    return faults
+            faults[owner] = fault
+    for owner, case in cases.items():
+        if owner not in seen:
+            fault = _verify_case(case, [])
+            if fault is not None:
+                faults[owner] = fault
+    return [faults[owner] for owner in sorted(faults)]

@@ -30,11 +30,12 @@ from engine.casestore import check_version, claim, load_case
 from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE, Definition
 from engine.deploy import compiled_by_id, compiled_for_case, version_id
 from engine.errors import Forbidden, InvalidInput
+from engine.escalations import acknowledge
 from engine.machine import CompiledWorkflow
 from engine.models import Agency, Case, CaseAssignment, CaseEvent
 from engine.views import AllowedView, CaseView, EventView, TimerView
 
-__all__ = ["assign", "fire", "history", "open_case", "view"]
+__all__ = ["acknowledge", "assign", "fire", "history", "open_case", "view"]
 
 
 def _check_assignments(

@@ -118,3 +118,11 @@ def test_events_appended_after_verification_keep_the_chain(world: World) -> None
     world.fire(cid, "begin_sessions", "coordinator")
     world.fire(cid, "withdraw", "coordinator")
     assert _verify(world, cid) == []
+
+
+def test_deleting_a_whole_history_is_caught(world: World) -> None:
+    cid = _case_with_history(world)
+    other = _case_with_history(world)
+    execute(world.engine, "DELETE FROM case_events WHERE case_id = :c", c=cid)
+    assert _verify(world) == [(cid, 1, None)]
+    assert _verify(world, other) == []
