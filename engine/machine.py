@@ -66,10 +66,18 @@ class Decision:
         return not self.exited and not self.entered
 
 
+# Per trigger with a transition from an active state: those transitions (file order)
+# and every role that may fire one of them (sorted).
+_Menu = tuple[tuple[str, tuple[Candidate, ...], tuple[str, ...]], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class _Config:
+    """A validated configuration with what depends only on it, computed once."""
+
     key: tuple[str, ...]
     active: frozenset[str]
+    menu: _Menu
 
 
 class CompiledWorkflow:
@@ -128,20 +136,21 @@ class CompiledWorkflow:
     ) -> list[Allowed]:
         """Triggers that could fire now (guard and needs honoured; requires are not, since
         the event's own data may supply them), one entry per destination."""
-        active = self._config(config).active
         wanted = None if roles is None else frozenset(roles)
         reached = milestones if isinstance(milestones, (set, frozenset)) else set(milestones)
-        verdicts: dict[int, bool] = {}
         result: list[Allowed] = []
-        for trigger, candidates in self._by_trigger.items():
-            here = [c for c in candidates if not c.sources.isdisjoint(active)]
-            if not here:
+        for trigger, here, pool in self._config(config).menu:
+            if len(here) == 1:  # the common case: one transition per trigger and state
+                c = here[0]
+                who = pool if wanted is None else tuple(r for r in pool if r in wanted)
+                if who and c.holds(data) and all(m in reached for m in c.tdef.needs):
+                    result.append(Allowed(trigger, c.tdef.dest, who))
                 continue
-            pool: set[str] = set().union(*(c.roles for c in here))
-            if wanted is not None:
-                pool &= wanted
             chosen: dict[int, list[str]] = {}
-            for role in sorted(pool):
+            verdicts: dict[int, bool] = {}
+            for role in pool:
+                if wanted is not None and role not in wanted:
+                    continue
                 for c in here:
                     if role not in c.roles:
                         continue
@@ -279,7 +288,12 @@ class CompiledWorkflow:
                 workflow=defn.workflow,
                 version=defn.version,
             )
-        return _Config(key, active)
+        menu = []
+        for trigger, candidates in self._by_trigger.items():
+            here = tuple(c for c in candidates if not c.sources.isdisjoint(active))
+            if here:
+                menu.append((trigger, here, tuple(sorted(set().union(*(c.roles for c in here))))))
+        return _Config(key, active, tuple(menu))
 
 
 def _shape_problem(defn: Definition, active: frozenset[str]) -> str | None:
