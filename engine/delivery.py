@@ -277,11 +277,16 @@ class Deliverer:
         if row.kind == DEAD_LETTER or coordinator is None:
             # An alert that cannot be delivered is recorded, not alerted about again.
             return
+        # ``message_id`` names the alert itself; the dead notification is ``dead_message_id``.
         payload = {
             "type": DEAD_LETTER,
             "case_id": row.case_id,
-            **facts,
+            **{k: v for k, v in facts.items() if k != "message_id"},
+            "dead_message_id": row.message_id,
             "payload_type": row.payload.get("type"),
+            "timer": row.payload.get("timer"),
+            "step": row.payload.get("step"),
+            "escalation_id": row.payload.get("escalation_id"),
         }
         alerts = write_alert(
             session,
