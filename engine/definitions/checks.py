@@ -133,7 +133,9 @@ class Checker:
             if sspec.initial:
                 initial.append(name)
             self.add_state(name, name, None, sspec, loc)
-        if not initial and states and "states" in self.doc.data:
+        # A state that failed the schema may be the one marked initial.
+        all_valid = _raw_keys(self.doc.data.get("states")) <= set(states)
+        if not initial and states and all_valid:
             self.error(("states",), "no initial state: mark exactly one top-level state "
                        "with `initial: true`", key=True)
         for extra in initial[1:]:
@@ -193,7 +195,8 @@ class Checker:
         if not states:
             self.error((*loc, "states"), f"track '{path}' has no states", key=True)
         elif initial is not None and initial not in states:
-            self.unknown(f"state in track '{path}'", initial, states, (*loc, "initial"))
+            self.error((*loc, "initial"), f"unknown state '{initial}' in track '{path}'",
+                       suggest(initial, states))
             first = None
         elif initial is None and not flagged:
             self.error(loc, f"track '{path}' has no initial state",

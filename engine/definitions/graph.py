@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from typing import TYPE_CHECKING
 
+from engine.definitions.model import StateDef
 from engine.definitions.yamlsource import Path
 
 if TYPE_CHECKING:
@@ -44,11 +45,42 @@ def _has_initial_problem(c: Checker) -> bool:
 
 
 def _check_reachable(c: Checker) -> set[str]:
+    """Report unreachable states, only the first of each unreachable region: a state
+    that only unreachable states lead to is named in that state's hint instead."""
     states = c.out.states
     edges = _edges(c)
     start = next(p for p, s in states.items() if s.parent is None and s.initial)
+    seen = _reach(states, edges, [start])
+
+    def shown(path: str) -> bool:
+        state = states[path]
+        # States of an unreachable parallel state are covered by reporting it.
+        return state.kind != "track" and (state.parent is None or
+                                          states[state.parent].parent in seen)
+
+    unreached = [p for p in states if p not in seen and shown(p)]
+    fed = {d for p in unreached for d in edges.get(p, ()) if d != p}
+    covered: set[str] = set()
+    for path in [p for p in unreached if p not in fed] + unreached:
+        if path in covered:
+            continue
+        behind = [p for p in _reach(states, edges, [path]) - seen - {path}
+                  if shown(p) or states[p].parent is None]
+        covered |= {path, *behind}
+        hint = "add a transition to it, or remove it"
+        later = [p for p in unreached if p in behind]
+        if later:
+            hint += f" ({_names(later)} {'is' if len(later) == 1 else 'are'} unreachable " \
+                    "only because of it)"
+        _error_at_state(c, path, f"state '{path}' is unreachable: no transition leads to it "
+                        f"from the initial state '{start}'", hint)
+    return seen
+
+
+def _reach(states: dict[str, StateDef], edges: dict[str, set[str]],
+           starts: list[str]) -> set[str]:
     seen: set[str] = set()
-    queue = deque([start])
+    queue = deque(starts)
     while queue:
         path = queue.popleft()
         if path in seen:
@@ -63,15 +95,12 @@ def _check_reachable(c: Checker) -> set[str]:
                 if initial is not None:
                     queue.append(initial)
         queue.extend(edges.get(path, ()))
-    for path, state in states.items():
-        if path in seen or state.kind == "track":
-            continue
-        if state.parent is not None and states[state.parent].parent not in seen:
-            continue  # the whole parallel state is reported instead
-        _error_at_state(c, path, f"state '{path}' is unreachable: no transition leads to it "
-                        f"from the initial state '{start}'",
-                        "add a transition to it, or remove it")
     return seen
+
+
+def _names(paths: list[str]) -> str:
+    quoted = [f"'{p}'" for p in paths]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _check_top_level_finals(c: Checker, reachable: set[str]) -> None:
@@ -89,7 +118,10 @@ def _check_top_level_finals(c: Checker, reachable: set[str]) -> None:
             if source in top and dest in top:
                 reverse[dest].add(source)
     closing = _backwards(finals, reverse)
+    stuck = _stuck_parallels(c)
     for path, state in top.items():
+        if path in stuck:
+            continue  # already reported: a parallel state with no way out
         if not state.final and path in reachable and path not in closing:
             _error_at_state(c, path, f"state '{path}' has no path to a final state: a case "
                             "that gets here can never close",
@@ -127,11 +159,15 @@ def _check_tracks(c: Checker, reachable: set[str]) -> None:
                                     "add a transition towards the track's final state")
 
 
-def _check_parallel_exits(c: Checker) -> None:
+def _stuck_parallels(c: Checker) -> list[str]:
     exits = _exits(c)
-    for path, state in c.out.states.items():
-        if state.kind == "parallel" and state.join is None and path not in exits:
-            _error_at_state(c, path, f"parallel state '{path}' has neither `join` nor a "
+    return [path for path, state in c.out.states.items()
+            if state.kind == "parallel" and state.join is None and path not in exits]
+
+
+def _check_parallel_exits(c: Checker) -> None:
+    for path in _stuck_parallels(c):
+        _error_at_state(c, path, f"parallel state '{path}' has neither `join` nor a "
                             "transition out of it, so a case can never leave it",
                             f"add `join: <state>` or a transition `from: {path}`")
 

@@ -39,10 +39,8 @@ def check_transition(c: Checker, t: TransitionSpec, loc: Path,
         c.error((*loc, "to"), "`to` must name one state; \"*\" is only for `from`")
     else:
         dest = c.state_ref(t.to, (*loc, "to"), tracks=False)
-    if dest is None:
+    if dest is None or not _check_boundaries(c, t.trigger, sources, dest, (*loc, "to")):
         c.graph_sound = False
-    else:
-        _check_boundaries(c, t.trigger, sources, dest, (*loc, "to"))
     c.role_refs(t.by, (*loc, "by"))
     if not t.by and t.trigger not in fired:
         c.error((*loc, "by"), f"nobody may fire '{t.trigger}': `by` is empty and no timer "
@@ -65,7 +63,7 @@ def track_of(c: Checker, path: str) -> str | None:
 
 
 def _check_boundaries(c: Checker, trigger: str, sources: list[str], dest: str,
-                      loc: Path) -> None:
+                      loc: Path) -> bool:
     """A transition inside a parallel state stays in its track; entering or leaving a
     parallel state goes through the parallel state itself (every track at once)."""
     dest_track = track_of(c, dest)
@@ -84,7 +82,8 @@ def _check_boundaries(c: Checker, trigger: str, sources: list[str], dest: str,
             c.error(loc, f"transition '{trigger}' enters '{dest}' inside track "
                     f"'{dest_track}' from outside it", f"go to '{parallel}' instead: every "
                     "track then starts at its `initial` state")
-        return
+        return False
+    return True
 
 
 def check_timer(c: Checker, t: TimerSpec, loc: Path, seen: dict[str, Path]) -> None:

@@ -30,12 +30,12 @@ def load_definition(text: str, path: str = "<string>") -> Definition:
     """The checked, frozen definition in ``text``; :class:`DefinitionError` lists every
     problem (``path:line:col``) otherwise."""
     try:
-        doc = parse_yaml(text, path)
+        doc = parse_yaml(text, path, keep_going=True)
     except YamlProblems as exc:
         raise DefinitionError(exc.problems) from None
     result = validate(doc)
     analysis = Checker(doc, result).run()
-    problems = result.problems + analysis.problems
+    problems = doc.problems + result.problems + analysis.problems
     if problems:
         raise DefinitionError(_unique(problems))
     return _build(text, doc, result, analysis)

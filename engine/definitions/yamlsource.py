@@ -67,6 +67,9 @@ class Document:
     path: str
     marks: dict[Path, Mark] = field(default_factory=dict)
     key_marks: dict[Path, Mark] = field(default_factory=dict)
+    # Mistakes that still leave usable data (a duplicate key: the first one is kept), so
+    # the later stages can run and report theirs too.
+    problems: list[Problem] = field(default_factory=list)
 
     def mark(self, loc: Path) -> Mark:
         """The mark of the value at ``loc``, or of its nearest existing ancestor."""
@@ -95,8 +98,13 @@ class YamlProblems(Exception):
         self.problems = problems
 
 
-def parse_yaml(text: str, path: str = "<string>") -> Document:
-    """Parse ``text`` into a :class:`Document`, or raise :class:`YamlProblems`."""
+def parse_yaml(text: str, path: str = "<string>", *, keep_going: bool = False) -> Document:
+    """Parse ``text`` into a :class:`Document`, or raise :class:`YamlProblems`.
+
+    With ``keep_going``, duplicate keys do not raise: they are left in
+    ``Document.problems`` (the first occurrence kept) for the caller to report along
+    with whatever its later checks find.
+    """
     try:
         node = yaml.compose(text, Loader=MarkedLoader)
     except yaml.MarkedYAMLError as exc:
@@ -118,9 +126,10 @@ def parse_yaml(text: str, path: str = "<string>") -> Document:
     except RecursionError:
         builder.problems.append(Problem(path, 1, 1, "the document is nested too deeply"))
         data = None
-    if builder.problems:
-        raise YamlProblems(builder.problems)
-    doc = Document(data, path, builder.marks, builder.key_marks)
+    if builder.problems or (builder.duplicates and not keep_going):
+        raise YamlProblems(sorted(builder.problems + builder.duplicates,
+                                  key=lambda p: (p.line, p.col)))
+    doc = Document(data, path, builder.marks, builder.key_marks, builder.duplicates)
     if not isinstance(data, dict):
         m = doc.mark(())
         raise YamlProblems([Problem(
@@ -184,6 +193,7 @@ class _Builder:
         self.marks: dict[Path, Mark] = {}
         self.key_marks: dict[Path, Mark] = {}
         self.problems: list[Problem] = []
+        self.duplicates: list[Problem] = []
         self.count = 0
         self.active: set[int] = set()
 
@@ -231,10 +241,10 @@ class _Builder:
             km = _mark(key_node)
             if key in first:
                 before = first[key]
-                self.fail(key_node, f"duplicate key {key!r} (first defined at line "
-                          f"{before.line}, column {before.col})",
-                          f"merge the two entries or rename one; the first is at "
-                          f"{self.path}:{before.line}:{before.col}")
+                self.duplicates.append(Problem(
+                    self.path, km.line, km.col, f"duplicate key {key!r} (first defined at line "
+                    f"{before.line}, column {before.col})", "merge the two entries or rename "
+                    f"one; the first is at {self.path}:{before.line}:{before.col}"))
                 continue
             first[key] = km
             self.key_marks[(*loc, key)] = km
