@@ -15,25 +15,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import casedata, schedule
-from engine.access import (
-    assignments as case_assignments,
-)
-from engine.access import (
-    check_actor,
-    filter_event_data,
-    filter_fields,
-    reader_roles,
-)
+from engine import casedata, milestones, schedule
+from engine.access import check_actor, reader_roles
 from engine.audit import append_event
 from engine.casestore import check_version, claim, load_case
 from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE, Definition
 from engine.deploy import compiled_by_id, compiled_for_case, version_id
 from engine.errors import Forbidden, InvalidInput
 from engine.escalations import acknowledge
-from engine.machine import CompiledWorkflow
 from engine.models import Agency, Case, CaseAssignment, CaseEvent
-from engine.views import AllowedView, CaseView, EventView, TimerView
+from engine.reading import build_case_view, event_view
+from engine.views import CaseView, EventView
 
 __all__ = ["acknowledge", "assign", "fire", "history", "open_case", "view"]
 
@@ -52,52 +44,6 @@ def _check_assignments(
             raise InvalidInput(f"no agency with id {agency_id} (for role {role!r})", role=role)
         checked[role] = agency_id
     return checked
-
-
-def _new_milestones(
-    defn: Definition, reached: Mapping[str, Any], trigger: str | None, entered: set[str]
-) -> list[str]:
-    """Milestones this step reaches for the first time, in declaration order."""
-    names = []
-    for milestone in defn.milestones.values():
-        if milestone.name in reached:
-            continue
-        by_trigger = trigger is not None and trigger in milestone.on
-        by_entry = milestone.on_enter is not None and milestone.on_enter in entered
-        if by_trigger or by_entry:
-            names.append(milestone.name)
-    return names
-
-
-def _record_milestones(
-    session: Session,
-    case: Case,
-    names: list[str],
-    *,
-    role: str,
-    agency_id: int | None,
-    trigger: str | None,
-    now: datetime,
-) -> None:
-    if not names:
-        return
-    milestones = dict(case.milestones)
-    for name in names:
-        milestones[name] = {"at": now.isoformat(), "agency_id": agency_id, "role": role}
-    case.milestones = milestones
-    for name in names:
-        append_event(
-            session,
-            case,
-            kind="milestone",
-            at=now,
-            role=role,
-            agency_id=agency_id,
-            trigger=trigger,
-            from_state=case.state,
-            to_state=case.state,
-            data={"milestone": name},
-        )
 
 
 def _opener_role(defn: Definition, held: Mapping[str, int], agency_id: int | None) -> str:
@@ -157,7 +103,7 @@ def open_case(
         final=compiled.is_final(config),
         now=now,
     )
-    reached = _new_milestones(defn, {}, None, entered)
+    reached = milestones.newly_reached(defn, {}, None, entered)
     append_event(
         session,
         case,
@@ -174,12 +120,10 @@ def open_case(
             "milestones": reached,
         },
     )
-    _record_milestones(
-        session, case, reached, role=role, agency_id=agency_id, trigger=None, now=now
-    )
+    milestones.record(session, case, reached, role=role, agency_id=agency_id, trigger=None, now=now)
     session.flush()
     readers = reader_roles(session, case.id, agency_id)
-    return _build_view(session, case, compiled, readers, full=agency_id is None)
+    return build_case_view(session, case, compiled, readers, full=agency_id is None)
 
 
 def fire(
@@ -221,7 +165,7 @@ def fire(
         final=final,
         now=now,
     )
-    reached = _new_milestones(defn, case.milestones, trigger, entered)
+    reached = milestones.newly_reached(defn, case.milestones, trigger, entered)
     case.state = list(after)
     case.data = merged
     if final:
@@ -246,12 +190,12 @@ def fire(
         to_state=after,
         data=event_data,
     )
-    _record_milestones(
+    milestones.record(
         session, case, reached, role=role, agency_id=agency_id, trigger=trigger, now=now
     )
     session.flush()
     readers = reader_roles(session, case.id, agency_id)
-    return _build_view(session, case, compiled, readers, full=agency_id is None)
+    return build_case_view(session, case, compiled, readers, full=agency_id is None)
 
 
 def assign(
@@ -275,7 +219,7 @@ def assign(
         raise InvalidInput(f"case {case.id} is closed", case_id=case.id)
     current = session.get(CaseAssignment, (case.id, role))
     if current is not None and current.agency_id == agency_id:
-        return _build_view(session, case, compiled, readers, full=by_agency_id is None)
+        return build_case_view(session, case, compiled, readers, full=by_agency_id is None)
     claim(session, case)
     previous = current.agency_id if current is not None else None
     if current is None:
@@ -294,7 +238,7 @@ def assign(
         data={"role": role, "agency_id": agency_id, "previous_agency_id": previous},
     )
     session.flush()
-    return _build_view(session, case, compiled, readers, full=by_agency_id is None)
+    return build_case_view(session, case, compiled, readers, full=by_agency_id is None)
 
 
 def view(
@@ -313,7 +257,9 @@ def view(
     case = load_case(session, case_id)
     readers = reader_roles(session, case.id, agency_id, role)
     compiled = compiled_for_case(session, case)
-    return _build_view(session, case, compiled, readers, full=agency_id is None and role is None)
+    return build_case_view(
+        session, case, compiled, readers, full=agency_id is None and role is None
+    )
 
 
 def history(
@@ -326,69 +272,4 @@ def history(
     events = session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
     )
-    result = []
-    for event in events:
-        data, withheld = filter_event_data(defn, event.data, readers)
-        result.append(
-            EventView(
-                id=event.id,
-                case_id=event.case_id,
-                seq=event.seq,
-                at=event.at,
-                kind=event.kind,
-                agency_id=event.agency_id,
-                role=event.role,
-                trigger=event.trigger,
-                from_state=tuple(event.from_state),
-                to_state=tuple(event.to_state),
-                data=data,
-                withheld=withheld,
-                hash=event.hash,
-            )
-        )
-    return result
-
-
-def _build_view(
-    session: Session,
-    case: Case,
-    compiled: CompiledWorkflow,
-    readers: frozenset[str],
-    *,
-    full: bool,
-) -> CaseView:
-    defn = compiled.definition
-    config = tuple(case.state)
-    shown, withheld = filter_fields(defn, case.data, readers)
-    allowed: tuple[AllowedView, ...] = ()
-    if case.closed_at is None:
-        roles = None if full else readers
-        allowed = tuple(
-            AllowedView(a.trigger, a.dest, tuple(sorted(a.roles)))
-            for a in compiled.allowed(config, case.data, frozenset(case.milestones), roles)
-        )
-    held = case_assignments(session, case.id)
-    rows = session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(set(held.values()))))
-    names = {agency_id: name for agency_id, name in rows}
-    timers = tuple(
-        TimerView(t.id, t.name, t.state, t.step, t.due_at, t.status)
-        for t in schedule.live_timers(session, case.id)
-    )
-    return CaseView(
-        id=case.id,
-        workflow=case.workflow,
-        workflow_version=case.workflow_version,
-        version=case.revision,
-        state=config,
-        closed=case.closed_at is not None,
-        opened_at=case.opened_at,
-        closed_at=case.closed_at,
-        data=shown,
-        withheld=withheld,
-        milestones={name: dict(info) for name, info in case.milestones.items()},
-        assignments=held,
-        roles=tuple(sorted(readers)),
-        allowed=allowed,
-        timers=timers,
-        agency_names=names,
-    )
+    return [event_view(event, defn, readers) for event in events]

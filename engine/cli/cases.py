@@ -102,6 +102,7 @@ def _print_case(view: CaseView, json: bool) -> None:
         markup=False,
     )
     out.print(f"  state: {', '.join(view.state)}", markup=False)
+    out.print(f"  read as: {', '.join(view.roles)}", markup=False)
     names = view.agency_names
     for role, agency in view.assignments.items():
         out.print(f"  {role}: {names.get(agency, agency)}", markup=False)
