@@ -42,9 +42,12 @@ class DatabaseCollector(Collector):
             events.add_metric([kind], count)
         yield events
 
-        timers = dict(
-            s.execute(select(Timer.status, func.count()).group_by(Timer.status)).tuples().all()
-        )
+        timers: dict[str, int] = {
+            status: count
+            for status, count in s.execute(
+                select(Timer.status, func.count()).group_by(Timer.status)
+            )
+        }
         yield CounterMetricFamily(
             "referral_timers_fired", "Timers (and ladder steps) fired.",
             value=timers.get("fired", 0),
@@ -74,11 +77,12 @@ class DatabaseCollector(Collector):
             "referral_timers_overdue", "Timers due but not yet fired.", value=overdue or 0
         )
 
-        notes = dict(
-            s.execute(select(Notification.status, func.count()).group_by(Notification.status))
-            .tuples()
-            .all()
-        )
+        notes: dict[str, int] = {
+            status: count
+            for status, count in s.execute(
+                select(Notification.status, func.count()).group_by(Notification.status)
+            )
+        }
         yield CounterMetricFamily(
             "referral_notifications_delivered", "Notifications delivered.",
             value=notes.get("delivered", 0),

@@ -250,7 +250,7 @@ def _open_escalations(
         .join(Timer, Timer.id == Escalation.timer_id)
         .where(Escalation.case_id.in_(case_ids), Escalation.acknowledged_at.is_(None))
         .order_by(Escalation.id)
-    ).tuples()
+    )
     for esc, state in rows:
         case = cases.get(esc.case_id)
         if case is None or not _in_state(case.state, state):
