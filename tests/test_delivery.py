@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
+from support_servers import MailSink, WebhookReceiver
 
 from engine.agencies import add_agency
 from engine.db import session_factory
@@ -18,8 +20,6 @@ from engine.delivery import Deliverer, Policy, build_channels, claim, to_enqueue
 from engine.models import Agency, DeliveryAttempt, Notification
 from engine.outbox import write_alert
 from engine.settings import Settings
-from conftest import free_port
-from support_servers import MailSink, WebhookReceiver
 
 T0 = datetime(2031, 3, 3, 9, 0, tzinfo=UTC)
 

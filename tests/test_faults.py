@@ -126,19 +126,29 @@ def test_worker_killed_mid_batch_fires_each_timer_once_and_delivers_everything(
 ) -> None:
     for path in PATHS.values():
         receiver.endpoints[path].delay = 0.15  # slow receiver: the kill lands mid-delivery
-    cases = overdue_cases(world, 30)
+    cases = overdue_cases(world, 60)
+    total = 3 * len(cases)
     worker = CeleryWorker(env(pg_url, redis_url, tmp_path), tmp_path)
     try:
-        worker.start()
-        # Kill once part of the work is done and part is not.
-        wait_until(lambda: len(receiver.delivered()) >= 8, timeout=60,
-                   message="some deliveries before the kill")
+        worker.start(wait=False)
+        # First kill: while the tick is part-way through its batches of timers.
+        def part_fired() -> dict[str, int] | None:
+            c = counts(world.factory)
+            return c if 0 < c.get("timer_fired", 0) < total else None
+
+        mid_tick = wait_until(part_fired, timeout=60, interval=0.01, message="timers part-fired")
         worker.kill()
-        at_kill = counts(world.factory)
-        assert not all_done(world.factory, len(cases)), at_kill
+        assert counts(world.factory).get("timer_fired", 0) < total, mid_tick
+        worker.start()
+        # Second kill: while deliveries are part-way through their batches.
+        wait_until(lambda: len(receiver.delivered()) >= 8, timeout=60,
+                   message="some deliveries before the second kill")
+        worker.kill()
+        mid_delivery = counts(world.factory)
+        assert not all_done(world.factory, len(cases)), mid_delivery
         worker.start()
         wait_until(lambda: all_done(world.factory, len(cases)), timeout=120,
-                   message=f"everything fired and delivered after restart (at kill: {at_kill})")
+                   message=f"everything done after restarts ({mid_tick}, {mid_delivery})")
     finally:
         worker.stop()
     assert_exactly_once(world, cases, receiver)
@@ -212,6 +222,8 @@ def test_redis_restart_loses_nothing_due(
                    message="first deliveries")
         redis.stop()  # queued messages are gone with it: it keeps nothing on disk
         second = overdue_cases(world, 10)  # fall due while the broker is down
+        wait_until(lambda: "Connection to broker lost" in worker.logs(), timeout=30,
+                   message="the worker noticing the broker is gone")
         redis.start()
         wait_until(lambda: all_done(world.factory, 20), timeout=120,
                    message=f"everything delivered after the restart: {counts(world.factory)}")
