@@ -16,7 +16,7 @@ from typing import Any
 from engine.definitions.calendar_checks import check_calendar, check_timezone
 from engine.definitions.field_checks import check_field
 from engine.definitions.graph import check_graph
-from engine.definitions.guards import CelGuard, GuardError, compile_guard
+from engine.definitions.guards import GuardError, compile_guard
 from engine.definitions.item_checks import check_timer, check_transition
 from engine.definitions.model import SYSTEM_ROLE, FieldDef, Guard, StateDef, StateKind
 from engine.definitions.names import CEL_RESERVED, IDENTIFIER, suggest, suggest_state
@@ -276,16 +276,17 @@ class Checker:
     def guard(self, tspec: TransitionSpec, loc: Path) -> None:
         if tspec.when is None:
             return
-        if not self.result.complete and any(f not in self.out.fields for f in self.raw_fields):
-            return  # a field spec failed the schema: names it declares would look unknown
         if tspec.when in self.out.guards:
             return
+        # Fields whose spec failed a check are declared, but cannot type-check a guard.
+        broken = (self.raw_fields | set(self.spec.fields)) - set(self.out.fields)
         try:
-            guard: CelGuard = compile_guard(tspec.when, self.out.fields)
+            guard = compile_guard(tspec.when, self.out.fields, broken)
         except GuardError as exc:
             self.error((*loc, "when"), str(exc), exc.hint)
             return
-        self.out.guards[tspec.when] = guard
+        if guard is not None:
+            self.out.guards[tspec.when] = guard
 
     def check_milestones(self) -> None:
         for name, mspec in self.spec.milestones.items():

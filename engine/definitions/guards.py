@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -74,8 +74,13 @@ class CelGuard:
         return result is True
 
 
-def compile_guard(text: str, fields: Mapping[str, FieldDef]) -> CelGuard:
-    """Compile and check ``text``; :class:`GuardError` says what is wrong with it."""
+def compile_guard(text: str, fields: Mapping[str, FieldDef],
+                  unusable: Collection[str] = ()) -> CelGuard | None:
+    """Compile and check ``text``; :class:`GuardError` says what is wrong with it.
+
+    ``unusable`` names fields that are declared but broken (already reported): an
+    expression using one is checked for syntax only, and None is returned.
+    """
     if not text.strip():
         raise GuardError("empty `when` condition", "remove `when` or write a condition")
     try:
@@ -85,6 +90,8 @@ def compile_guard(text: str, fields: Mapping[str, FieldDef]) -> CelGuard:
                          "CEL uses &&, ||, !, ==, != and double-quoted strings") from None
     bound = {n for pair in _BINDERS.findall(text) for n in pair if n}
     names = [n for n in program.variables() if n not in bound or n in fields]
+    if any(n in unusable for n in names):
+        return None
     unknown = [n for n in names if n not in fields]
     if unknown:
         near = difflib.get_close_matches(unknown[0], list(fields), n=1)

@@ -255,10 +255,10 @@ _EXPECTED = {
 
 def _problem(doc: Document, err: Any) -> Problem:
     raw_loc: tuple[Any, ...] = tuple(err["loc"])
-    loc = _data_path(doc, raw_loc)
+    kind = err["type"]
+    loc = _data_path(doc, raw_loc, kind)
     where = format_loc(loc)
     prefix = f"{where}: " if where else ""
-    kind = err["type"]
     if kind == "extra_forbidden":
         key = loc[-1]
         allowed = _allowed_keys(loc[:-1])
@@ -289,10 +289,31 @@ def _problem(doc: Document, err: Any) -> Problem:
     return doc.problem(loc, f"{prefix}{message}", key=at_key)
 
 
-def _data_path(doc: Document, loc: tuple[Any, ...]) -> Path:
-    """Drop pydantic's own loc parts (``[key]``, validator names) to get a data path."""
-    return tuple(part for part in loc if part != "[key]" and not (
-        isinstance(part, str) and ("[" in part or part.startswith("function-"))))
+def _data_path(doc: Document, loc: tuple[Any, ...], kind: str) -> Path:
+    """Follow ``loc`` through the data, dropping pydantic's own parts (``[key]``,
+    validator and union member names): what remains is a path into the document."""
+    if loc and loc[-1] == "[key]":
+        loc = loc[:-1]
+    node: Any = doc.data
+    path: list[Any] = []
+    for i, part in enumerate(loc):
+        in_dict = isinstance(node, dict) and _hashable(part) and part in node
+        if in_dict or (isinstance(node, list) and type(part) is int and 0 <= part < len(node)):
+            node = node[part]
+        elif kind == "missing" and i == len(loc) - 1:
+            pass  # the key that is not there
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def format_loc(loc: Path) -> str:

@@ -174,6 +174,10 @@ CASES = [
     # -- fields -----------------------------------------------------------------------------
     Case("enum without values", variant(("{type: enum, values: [low, high]}", "{type: enum}")),
          [Expect(9, "risk", r"enum field 'risk' needs a non-empty `values` list")]),
+    Case("a broken field does not make its guard fail too",
+         variant(("{type: enum, values: [low, high]}", "{type: enum}"),
+                 ("by: [chair]}", "by: [chair], when: 'risk == \"high\"'}")),
+         [Expect(9, "risk", r"enum field 'risk' needs a non-empty `values` list")]),
     Case("default of the wrong type", variant(("{type: text}", "{type: text, default: 3}")),
          [Expect(10, "3", r"default of text field 'notes': expected a string, got integer 3")]),
     Case("default not among enum values",
