@@ -89,14 +89,16 @@ class _Reader:
                         else f"{what} keys: {', '.join(allowed)}")
                 self.fail((*loc, key), f"unknown key {key!r} in {what}", hint, key=True)
 
-    def name(self, loc: tuple[Any, ...], value: Any, known: list[str], what: str) -> str | None:
+    def name(self, loc: tuple[Any, ...], value: Any, known: list[str], what: str,
+             *, key: bool = False) -> str | None:
         if not isinstance(value, str) or not value:
-            self.fail(loc, f"expected a {what} name")
+            self.fail(loc, f"expected a {what} name", key=key)
             return None
         if value not in known:
             near = difflib.get_close_matches(value, known, n=1)
             hint = f"did you mean '{near[0]}'?" if near else f"{what}s: {', '.join(known)}"
-            self.fail(loc, f"workflow {self.defn.workflow} has no {what} {value!r}", hint)
+            self.fail(loc, f"workflow {self.defn.workflow} has no {what} {value!r}", hint,
+                      key=key)
             return None
         return value
 
@@ -157,14 +159,15 @@ def _mapping(reader: _Reader, loc: tuple[Any, ...], value: Any, what: str) -> di
 def _assignments(reader: _Reader, raw: Any) -> dict[str, str]:
     assign: dict[str, str] = {}
     roles = list(reader.defn.roles)
-    for role, agency in _mapping(reader, ("assign",), raw, "assign").items():
-        if reader.name(("assign", role), role, roles, "role") is None:
+    given = _mapping(reader, ("assign",), raw, "assign")
+    for role, agency in given.items():
+        if reader.name(("assign", role), role, roles, "role", key=True) is None:
             continue
         if not isinstance(agency, str) or not agency.strip():
             reader.fail(("assign", role), f"role {role!r} needs an agency name")
             continue
         assign[role] = agency.strip()
-    if not assign:
+    if not given:
         reader.fail(("assign",), "assign at least one role to an agency (role: agency name)")
     return assign
 

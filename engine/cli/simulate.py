@@ -62,20 +62,27 @@ def simulate(
         title=f"{result.workflow} v{result.version}: simulated in {result.timezone}",
         title_justify="left",
     )
-    for name in ("when", "kind", "what", "roles", "state after", "note"):
+    table.add_column("when", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    for name in ("what", "roles", "state after", "note"):
         table.add_column(name, overflow="fold")
+    shown: tuple[str, ...] = ()
     for row in result.rows:
+        # The state only when it changes: most rows leave it as it was.
+        state = ", ".join(row.state) if row.state != shown else ""
+        shown = row.state
         what = row.trigger or ""
         if row.timer:
             what = f"{row.timer} [{row.step}]" if row.step is not None else row.timer
             if row.trigger:
-                what += f" -> {row.trigger}"
+                joint = "cancelled by" if row.kind == "cancelled" else "->"
+                what += f" {joint} {row.trigger}"
         table.add_row(
-            row.at.strftime("%a %Y-%m-%d %H:%M"),
+            row.at.strftime("%Y-%m-%d %a %H:%M"),
             row.kind,
             what,
             ", ".join(row.roles),
-            ", ".join(row.state),
+            state,
             row.note,
             style=STYLE.get(row.kind, ""),
         )
