@@ -16,7 +16,7 @@ from typing import Any
 from engine.definitions.calendar_checks import check_calendar, check_timezone
 from engine.definitions.field_checks import check_field
 from engine.definitions.graph import check_graph
-from engine.definitions.guards import GuardError, compile_guard
+from engine.definitions.guards import GuardError, check_guard
 from engine.definitions.item_checks import check_timer, check_transition
 from engine.definitions.model import SYSTEM_ROLE, FieldDef, Guard, StateDef, StateKind
 from engine.definitions.names import CEL_RESERVED, IDENTIFIER, suggest, suggest_state
@@ -281,7 +281,7 @@ class Checker:
         # Fields whose spec failed a check are declared, but cannot type-check a guard.
         broken = (self.raw_fields | set(self.spec.fields)) - set(self.out.fields)
         try:
-            guard = compile_guard(tspec.when, self.out.fields, broken)
+            guard = check_guard(tspec.when, self.out.fields, broken)
         except GuardError as exc:
             self.error((*loc, "when"), str(exc), exc.hint)
             return

@@ -74,9 +74,16 @@ class CelGuard:
         return result is True
 
 
-def compile_guard(text: str, fields: Mapping[str, FieldDef],
-                  unusable: Collection[str] = ()) -> CelGuard | None:
-    """Compile and check ``text``; :class:`GuardError` says what is wrong with it.
+def compile_guard(text: str, fields: Mapping[str, FieldDef]) -> CelGuard:
+    """Compile and check ``text``; :class:`GuardError` says what is wrong with it."""
+    guard = check_guard(text, fields)
+    assert guard is not None  # only fields named as unusable make it None
+    return guard
+
+
+def check_guard(text: str, fields: Mapping[str, FieldDef],
+                unusable: Collection[str] = ()) -> CelGuard | None:
+    """Like :func:`compile_guard`, for a workflow with broken field declarations.
 
     ``unusable`` names fields that are declared but broken (already reported): an
     expression using one is checked for syntax only, and None is returned.
