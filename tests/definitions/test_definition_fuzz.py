@@ -15,7 +15,7 @@ from engine.definitions.model import Definition
 from engine.definitions.yamlsource import parse_yaml
 from engine.errors import DefinitionError
 
-FUZZ = settings(max_examples=250, deadline=None,
+FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 EXAMPLE_DATA: dict[str, Any] = parse_yaml(CONTRACT_EXAMPLE).data
 EXAMPLE_LINES = CONTRACT_EXAMPLE.splitlines(keepends=True)
