@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import clock
 from engine.audit import append_event
+from engine.casestore import claim as claim_case
 from engine.channels import Channel, Message, SendResult
 from engine.channels.log import LogChannel
 from engine.channels.smtp import EmailChannel
@@ -255,9 +256,15 @@ class Deliverer:
             "error": sent.error,
             "endpoint_disabled": sent.outcome == "gone",
         }
-        case = session.get(Case, row.case_id) if row.case_id is not None else None
+        case = (
+            session.get(Case, row.case_id, with_for_update=True, populate_existing=True)
+            if row.case_id is not None
+            else None
+        )
         coordinator: int | None = None
         if case is not None:
+            # The audit event moves the case's chain head: claim it like every writer does.
+            claim_case(session, case)
             coordinator = case_roles(session, case.id).get(COORDINATOR_ROLE)
             append_event(
                 session,
@@ -327,7 +334,9 @@ def claim(
         query = query.where(Notification.id.in_(ids))
     query = query.order_by(Notification.next_attempt_at, Notification.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        # Named rows are waited for (a sweep may hold them for an instant; skipping would
+        # drop this task's work); an open-ended claim skips what others hold.
+        query = query.with_for_update(skip_locked=ids is None)
     claimed = list(session.scalars(query))
     if not claimed:
         return []
@@ -405,7 +414,10 @@ def to_enqueue(
     return ids
 
 
-def mark_enqueued(session: Session, ids: Sequence[int], *, now: datetime) -> None:
+def mark_enqueued(
+    session: Session, ids: Sequence[int], *, now: datetime | None
+) -> None:
+    """Record that a task for these rows is (about to be) on the queue; None: it is not."""
     session.execute(
         update(Notification)
         .where(Notification.id.in_(list(ids)), Notification.status == "pending")

@@ -81,10 +81,16 @@ class TickResult:
     def notification_ids(self) -> list[int]:
         return [n for f in self.fired for n in f.notification_ids]
 
+    @property
+    def max_overdue_seconds(self) -> float:
+        """How late the latest-firing timer of this tick was: the accuracy to watch."""
+        return max(((self.now - f.due_at).total_seconds() for f in self.fired), default=0.0)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "now": self.now.isoformat(),
             "claimed": self.claimed,
+            "max_overdue_seconds": self.max_overdue_seconds,
             "fired": [f.as_dict() for f in self.fired if f.kind != "cancelled"],
             "skipped": self.skipped,
             "errors": [{"timer_id": t, "error": e} for t, e in self.errors],

@@ -170,3 +170,36 @@ def test_ladder_on_celery_with_webhooks_and_email(
     ids = [r.webhook_id for r in receiver.delivered()]
     assert sorted(ids) == sorted(n.message_id for n in world.notifications()
                                  if n.channel == "webhook")
+
+
+def test_two_beats_and_two_workers_fire_and_send_each_once(
+    pg_url: str, redis_url: str, tmp_path: Path, world: TimerWorld, receiver: WebhookReceiver,
+    mail: MailSink,
+) -> None:
+    from engine import clock
+
+    entered = clock.utcnow() - timedelta(days=30)  # the whole ladder is overdue
+    cases = [world.open_in_screening(at=entered) for _ in range(25)]
+    env = worker_env(
+        database_url=pg_url, broker_url=redis_url, tick_interval_seconds=0.2,
+        tick_batch_size=5, delivery_batch_size=5, smtp_port=mail.port,
+    )
+    workers = [CeleryWorker(env, tmp_path, name=f"w{n}") for n in range(2)]
+    try:
+        for w in workers:
+            w.start(wait=False)
+
+        def settled() -> bool:
+            notes = world.notifications()
+            return len(notes) == 4 * len(cases) and all(n.status == "delivered" for n in notes)
+
+        wait_until(settled, timeout=90, message="every notification delivered")
+    finally:
+        for w in workers:
+            w.stop()
+    for case in cases:
+        assert [e.data["step"] for e in world.events(case, "reminder", "escalation")] == [0, 1, 2]
+    ids = [r.webhook_id for r in receiver.delivered()]
+    assert len(ids) == len(set(ids)) == 3 * len(cases)  # no crash, so no duplicate sends
+    assert len(mail.messages) == len(cases)
+    assert all(r.verified for r in receiver.all())

@@ -41,23 +41,30 @@ def _chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:
 
 
 def enqueue_deliveries(runtime: Runtime, ids: Sequence[int], now: str | None) -> int:
-    """One delivery task per batch of committed outbox rows; returns how many enqueued."""
+    """One delivery task per batch of committed outbox rows; returns how many enqueued.
+
+    Rows are marked enqueued (and committed) before the message goes out, so the delivery
+    task never finds them locked by this marking; if sending fails the mark is taken back,
+    and if this process dies in between, the sweep re-enqueues them once the mark is stale.
+    """
     if not ids:
         return 0
-    sent: list[int] = []
-    for chunk in _chunks(ids, runtime.settings.delivery_batch_size):
+    factory = runtime.session_factory()
+    with factory() as session, session.begin():
+        delivery.mark_enqueued(session, ids, now=parse_now(now))
+    sent = 0
+    chunks = list(_chunks(ids, runtime.settings.delivery_batch_size))
+    for index, chunk in enumerate(chunks):
         try:
             deliver.apply_async(args=(chunk,), kwargs={"now": now}, queue=QUEUE)
         except Exception:
-            # The rows stay un-enqueued; the sweep hands them out once the broker is back.
-            logger.exception("could not enqueue %d deliveries", len(chunk))
+            logger.exception("could not enqueue deliveries; the sweep will hand them out")
+            unsent = [i for c in chunks[index:] for i in c]
+            with factory() as session, session.begin():
+                delivery.mark_enqueued(session, unsent, now=None)
             break
-        sent.extend(chunk)
-    if sent:
-        factory = runtime.session_factory()
-        with factory() as session, session.begin():
-            delivery.mark_enqueued(session, sent, now=parse_now(now))
-    return len(sent)
+        sent += len(chunk)
+    return sent
 
 
 @shared_task(bind=True, name="referral.tick", ignore_result=True)
@@ -73,7 +80,12 @@ def tick(self: Task, now: str | None = None) -> dict[str, Any]:
     )
     enqueued = enqueue_deliveries(runtime, result.notification_ids, now)
     if result.fired or result.errors:
-        logger.info("tick fired %d timers, enqueued %d", len(result.fired), enqueued)
+        logger.info(
+            "tick fired %d timers (latest %.1fs overdue), enqueued %d deliveries",
+            len(result.fired),
+            result.max_overdue_seconds,
+            enqueued,
+        )
     return {"fired": len(result.fired), "errors": len(result.errors), "enqueued": enqueued}
 
 
