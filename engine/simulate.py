@@ -15,6 +15,7 @@ passed. A year of case time is a few dozen short transactions, well under a seco
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -275,7 +276,8 @@ class _Run:
                 state=self.state,
                 reason=reason,
                 message=message,
-                note=f"line {step.line}: {message}",
+                # The case id means nothing in a throw-away database.
+                note=f"line {step.line}: {re.sub(r'^case [0-9]+: ', '', message)}",
             )
         )
 
@@ -320,7 +322,7 @@ class _Run:
             self.pending_note = ""
         elif kind == "ack":
             stopped = data.get("stopped_steps") or []
-            note = f"ladder stopped (steps {', '.join(map(str, stopped))})" if stopped else ""
+            note = f"stops step {', '.join(map(str, stopped))}" if stopped else ""
             self.rows.append(Row(at, "ack", data.get("timer"), data.get("step"), (event.role,),
                                  None, state, note=note))
         elif kind == "warning" and data.get("warning") == "timer_trigger_rejected":

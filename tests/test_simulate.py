@@ -560,3 +560,28 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no shipped workflow of that name" in result.stderr
     assert "community_panel" in result.stderr
+
+
+def test_the_readme_script_runs_as_documented() -> None:
+    readme = (REPO / "workflows" / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```yaml\nstart: ")
+    script = readme[start + len("```yaml\n"): readme.index("```\n", start + 8)]
+    text, path = workflow_source("community_panel")
+    sim = run_simulation(text, path, script, "README.md")
+    assert not [r for r in sim.rows if r.kind == "rejected"]
+    assert [(r.at.isoformat(), r.kind, r.timer or r.trigger, r.step) for r in sim.rows][1:7] == [
+        ("2026-03-03T09:00:00+00:00", "transition", "accept", None),
+        ("2026-03-03T09:00:00+00:00", "cancelled", "triage", None),
+        ("2026-03-06T09:00:00+00:00", "reminder", "screening_nudge", 0),     # T3 +3bd
+        ("2026-03-10T09:00:00+00:00", "reminder", "screening_deadline", 0),  # T3 +5bd
+        # "+6 business days" after the first step: W4 T5 F6 M9 T10 W11; it acknowledges
+        # the reminder of the 10th, so step 1 (Thu 12) never fires
+        ("2026-03-11T09:00:00+00:00", "ack", "screening_deadline", 0),
+        ("2026-03-11T11:00:00+00:00", "transition", "suitable", None),
+    ]
+    assert "escalation" not in [r.kind for r in sim.rows if r.timer == "screening_deadline"]
+    # until +1 month: Thu 2 Apr 09:00; info_request_response W11 Mar 11:00 +10bd = W25,
+    # +2bd = F27, +3bd = W1 Apr.
+    assert [(r.at.date().isoformat(), r.step) for r in sim.rows
+            if r.timer == "info_request_response"] == [
+        ("2026-03-25", 0), ("2026-03-27", 1), ("2026-04-01", 2)]

@@ -408,3 +408,11 @@ def test_every_inferred_number_is_marked(name: str) -> None:
                               if line.strip() == f"- name: {timer.name}") + 2]
             assert "(inference)" in line, (timer.name, line)
 
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_readme_shows_the_current_diagram(name: str) -> None:
+    readme = (WORKFLOWS / "README.md").read_text(encoding="utf-8")
+    drawn = CliRunner().invoke(app, ["diagram", str(WORKFLOWS / f"{name}.yaml")]).stdout
+    block = f"<!-- diagram: {name} -->\n```mermaid\n{drawn}```\n"
+    assert block in readme, f"regenerate the {name} diagram in workflows/README.md"

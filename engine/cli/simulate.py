@@ -36,8 +36,11 @@ def simulate(
     ],
     json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Run a scripted case on a virtual clock and print every transition, reminder,
-    escalation and acknowledgement with its time, in a throw-away database."""
+    """Run a scripted case on a virtual clock in a throw-away database; print its timeline.
+
+    Every transition, reminder, escalation, fired timer, acknowledgement, cancelled timer
+    and refused step, with its local time, through the engine's own service and tick.
+    """
     # Imported here so the rest of the CLI starts without the engine's heavier parts.
     from engine.simulate import simulate as run
 
