@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -199,6 +199,10 @@ def _step(reader: _Reader, i: int, raw: Any, previous: datetime) -> Step | None:
         name = reader.name((*loc, "ack"), raw["ack"], timers, "timer")
         if "data" in raw:
             reader.fail((*loc, "data"), "an acknowledgement carries no data", key=True)
+        if role == SYSTEM_ROLE:
+            reader.fail((*loc, "as"), "the system does not acknowledge escalations",
+                        "acknowledge as one of the roles the escalation notified")
+            role = None
     data = _mapping(reader, (*loc, "data"), raw.get("data"), "data")
     if at is not None and at < previous:
         reader.fail((*loc, "at"), f"this step is at {reader.local(at)}, before the previous "
@@ -218,7 +222,7 @@ def parse_script(text: str, path: str, defn: Definition) -> Script:
     try:
         doc = parse_yaml(text, path)
     except YamlProblems as exc:
-        raise _error(exc.problems) from None
+        raise _error([_for_script(p) for p in exc.problems]) from None
     reader = _Reader(doc, defn)
     raw: dict[Any, Any] = doc.data
     reader.unknown_keys((), raw, TOP_KEYS, "script")
@@ -259,6 +263,15 @@ def parse_script(text: str, path: str, defn: Definition) -> Script:
         until=until,
         data_line=doc.mark(("data",)).line,
     )
+
+
+def _for_script(problem: Problem) -> Problem:
+    """The YAML reader speaks of workflow definitions; say 'script' where it matters."""
+    if problem.message.startswith("expected a mapping at the top level"):
+        got = problem.message.rpartition(", got ")[2]
+        return replace(problem, message="a script is a mapping with start, assign, data, "
+                       f"steps and until, got {got}")
+    return problem
 
 
 def _error(problems: list[Problem]) -> InvalidInput:

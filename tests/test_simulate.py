@@ -494,6 +494,11 @@ def test_a_year_of_case_time_is_fast() -> None:
         ("start: 2026-03-02 09:00\nassign: {coordinator: C\n",
          "s.yaml:3:1: error: YAML syntax error"),
         ("", "s.yaml:1:1: error: the script is empty"),
+        ("- start\n- assign\n",
+         "s.yaml:1:1: error: a script is a mapping with start, assign, data, steps and until"),
+        ("start: 2026-03-02 09:00\nassign: {coordinator: C}\nsteps:\n"
+         "  - {at: +1 hour, ack: triage, as: system}\n",
+         "s.yaml:4:36: error: the system does not acknowledge escalations"),
     ],
 )
 def test_script_errors_name_the_line(script: str, expected: str) -> None:
