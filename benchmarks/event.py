@@ -1,0 +1,239 @@
+"""Figure 2, event: a persisted ``fire`` through the service, against the raw-driver floor.
+
+Each event is one transaction at the edge: ``service.fire`` (load, access check, version
+claim, machine decision, timers cancelled and started, audit event with its hash, the
+reader's view) and the commit. The floor issues the same SQL statements, in the same order,
+straight through sqlite3 or psycopg, with the hash and the business-day due time computed
+by the same engine functions; it knows the benchmark workflow by heart instead of asking
+the machine. Both count their statements, and the figure says if they differ.
+
+Processes fire at disjoint sets of cases (no conflicts), picked at random.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event as sa_event
+
+from engine import clock, service
+from engine.audit import event_hash
+from engine.calendar import calendar_for
+from engine.definitions.model import Definition
+
+from benchmarks import procs
+from benchmarks.bulk import Setup
+from benchmarks.raw import Raw
+from benchmarks.world import Database
+
+WARMUP = 30
+# state -> (the state it moves to, the timer it cancels, the timer it starts)
+BOUNCE = {"ping": ("pong", "pong_due"), "pong": ("ping", "ping_due")}
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    db: Database
+    setup: Setup
+    cases: Sequence[int]
+    processes: int
+    seconds: float
+    now: datetime
+
+
+def worker_of(setup: Setup, case_id: int) -> int:
+    """The agency holding the worker role on a bulk-loaded case."""
+    return setup.workers[case_id % len(setup.workers)]
+
+
+def _timed(
+    params: Params, index: int, ready: Callable[[], None], one: Callable[[int, int], None]
+) -> int:
+    rng = random.Random(index)
+    mine = list(params.cases[index :: params.processes])
+    for n in range(WARMUP):
+        one(rng.choice(mine), n)
+    ready()
+    deadline = clock.monotonic() + params.seconds
+    done = 0
+    while clock.monotonic() < deadline:
+        one(rng.choice(mine), done)
+        done += 1
+    return done
+
+
+def service_work(index: int, params: Params, ready: Callable[[], None]) -> int:
+    engine, factory = params.db.factory()
+    setup, now = params.setup, params.now
+
+    def one(case_id: int, n: int) -> None:
+        with factory() as session, session.begin():
+            service.fire(
+                session, case_id, "hit", role="worker", agency_id=worker_of(setup, case_id),
+                data={"note": f"event {n}"}, now=now,
+            )
+
+    try:
+        return _timed(params, index, ready, one)
+    finally:
+        engine.dispose()
+
+
+class FloorEvent:
+    """The statements of one ``fire`` of ``hit``, straight through the driver."""
+
+    def __init__(self, raw: Raw, setup: Setup) -> None:
+        self.raw = raw
+        self.setup = setup
+        self.defn: Definition = setup.definition
+        self.calendar = calendar_for(self.defn)
+        self.after = {t.name: t.after for t in self.defn.timers}
+        self.timer_state = {t.name: t.state for t in self.defn.timers}
+
+    def fire(self, case_id: int, agency_id: int, note: str, now: datetime) -> None:
+        raw = self.raw
+        raw.begin()
+        try:
+            self._fire(case_id, agency_id, note, now)
+        except BaseException:
+            raw.rollback()
+            raise
+        raw.commit()
+
+    def _live_timers(self, case_id: int) -> list[Any]:
+        return self.raw.all(
+            "SELECT id, case_id, name, state, step, due_at, status, claimed_until, fired_at, "
+            "created_at FROM timers WHERE case_id = %s AND status IN (%s, %s) "
+            "ORDER BY due_at, id",
+            (case_id, "pending", "firing"),
+        )
+
+    def _fire(self, case_id: int, agency_id: int, note: str, now: datetime) -> None:
+        raw = self.raw
+        case = raw.one(
+            "SELECT id, workflow_version_id, workflow, workflow_version, state, data, "
+            "milestones, revision, opened_at, closed_at, last_event_hash, last_event_seq "
+            "FROM cases WHERE id = %s",
+            (case_id,),
+        )
+        roles = raw.all(
+            "SELECT role FROM case_assignments WHERE case_id = %s AND agency_id = %s",
+            (case_id, agency_id),
+        )
+        if ("worker",) not in [tuple(r) for r in roles]:
+            raise RuntimeError(f"agency {agency_id} is not the worker on case {case_id}")
+        raw.one(
+            "SELECT content_hash, workflow, version FROM workflow_versions WHERE id = %s",
+            (case[1],),
+        )
+        state = raw.json_value(case[4])
+        data = raw.json_value(case[5])
+        seen, prev_hash, seq = case[7], case[10], case[11] + 1
+        target, started = BOUNCE[state[0]]
+        cur = raw.execute(
+            "UPDATE cases SET revision = %s WHERE id = %s AND revision = %s",
+            (seen + 1, case_id, seen),
+        )
+        if cur.rowcount != 1:
+            raise RuntimeError(f"case {case_id} changed under the floor")
+        live = self._live_timers(case_id)
+        cancelled = [row for row in live if row[3] == state[0]]
+        changes = {"note": note} if data.get("note") != note else {}
+        merged = {**data, "note": note}
+        event_data = {
+            "changes": changes,
+            "timers_started": [started],
+            "timers_cancelled": sorted({row[2] for row in cancelled}),
+            "milestones": [],
+        }
+        digest = event_hash(
+            case_id=case_id, seq=seq, at=now, kind="transition", agency_id=agency_id,
+            role="worker", trigger="hit", from_state=state, to_state=[target],
+            data=event_data, prev_hash=prev_hash,
+        )
+        raw.execute(
+            "UPDATE cases SET state = %j, data = %j, last_event_hash = %s, last_event_seq = %s "
+            "WHERE id = %s",
+            (raw.js([target]), raw.js(merged), digest, seq, case_id),
+        )
+        raw.execute(
+            "INSERT INTO case_events (case_id, seq, at, kind, agency_id, role, \"trigger\", "
+            "from_state, to_state, data, prev_hash, hash) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %j, %j, %j, %s, %s)",
+            (case_id, seq, raw.ts(now), "transition", agency_id, "worker", "hit",
+             raw.js(state), raw.js([target]), raw.js(event_data), prev_hash, digest),
+        )
+        for row in cancelled:
+            raw.execute("UPDATE timers SET status = %s WHERE id = %s", ("cancelled", row[0]))
+        due = self.calendar.add(now, self.after[started])
+        raw.execute(
+            "INSERT INTO timers (case_id, name, state, step, due_at, status, claimed_until, "
+            "fired_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (case_id, started, self.timer_state[started], 0, raw.ts(due), "pending", None,
+             None, raw.ts(now)),
+        )
+        # The reader's view, as the service returns it.
+        raw.all(
+            "SELECT role FROM case_assignments WHERE case_id = %s AND agency_id = %s",
+            (case_id, agency_id),
+        )
+        held = raw.all(
+            "SELECT role, agency_id FROM case_assignments WHERE case_id = %s ORDER BY role",
+            (case_id,),
+        )
+        ids = sorted({row[1] for row in held})
+        marks = ", ".join(["%s"] * len(ids))
+        raw.all(f"SELECT id, name FROM agencies WHERE id IN ({marks})", tuple(ids))
+        self._live_timers(case_id)
+
+
+def floor_work(index: int, params: Params, ready: Callable[[], None]) -> int:
+    raw = Raw(params.db)
+    floor = FloorEvent(raw, params.setup)
+    setup, now = params.setup, params.now
+
+    def one(case_id: int, n: int) -> None:
+        floor.fire(case_id, worker_of(setup, case_id), f"event {n}", now)
+
+    try:
+        return _timed(params, index, ready, one)
+    finally:
+        raw.close()
+
+
+def measure(params: Params, *, floor: bool) -> float:
+    """Events per second of one round (all processes together)."""
+    work = floor_work if floor else service_work
+    return procs.run(work, params, params.processes).rate  # type: ignore[arg-type]
+
+
+def statements_per_event(db: Database, setup: Setup, case_id: int, now: datetime) -> tuple[int, int]:
+    """(service, floor) statements for one event each, BEGIN and COMMIT left out."""
+    engine, factory = db.factory()
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.startswith(("BEGIN", "COMMIT")):
+            seen.append(statement)
+
+    sa_event.listen(engine, "before_cursor_execute", count)
+    try:
+        with factory() as session, session.begin():
+            service.fire(session, case_id, "hit", role="worker",
+                         agency_id=worker_of(setup, case_id), data={"note": "count"}, now=now)
+    finally:
+        engine.dispose()
+    raw = Raw(db)
+    try:
+        floor = FloorEvent(raw, setup)
+        raw.begin()
+        before = raw.statements
+        floor._fire(case_id, worker_of(setup, case_id), "count again", now)
+        raw.commit()
+        return len(seen), raw.statements - before
+    finally:
+        raw.close()
