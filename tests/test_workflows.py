@@ -416,3 +416,20 @@ def test_the_readme_shows_the_current_diagram(name: str) -> None:
     drawn = CliRunner().invoke(app, ["diagram", str(WORKFLOWS / f"{name}.yaml")]).stdout
     block = f"<!-- diagram: {name} -->\n```mermaid\n{drawn}```\n"
     assert block in readme, f"regenerate the {name} diagram in workflows/README.md"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("community_panel",
+         {"referral_reason", "referral_source", "referred_at", "outcome", "signposted_to"}),
+        ("minor_school",
+         {"referral_reason", "referred_at", "school_name", "mash_reference", "outcome",
+          "signposted_to"}),
+    ],
+)
+def test_the_referrer_sees_the_referral_and_its_outcome_only(
+    name: str, expected: set[str]
+) -> None:
+    defn = definition(name)
+    assert {f for f in defn.fields if defn.field_visible(f, {"referrer"})} == expected
