@@ -114,7 +114,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
                                     else "invalid_input")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, code, message, {}, headers)
+    # FastAPI answers 400 for a body it cannot decode; invalid input is 422 everywhere here.
+    status = 422 if exc.status_code == 400 else exc.status_code
+    return error_response(status, code, message, {}, headers)
 
 
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:

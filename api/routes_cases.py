@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 
 from api.auth import CallerDep
 from api.deps import NowDep, SessionDep
-from api.schemas import MAX_ID, AssignIn, CaseIn, CaseOut, EventIn, EventOut, errors
+from api.schemas import (
+    MAX_ID,
+    AssignIn,
+    CaseIn,
+    CaseOut,
+    EventIn,
+    EventOut,
+    ReadQuery,
+    errors,
+)
 from engine import service
 from engine.agencies import agency_by_name
 from engine.errors import InvalidInput, NotFound
@@ -22,15 +31,7 @@ from engine.errors import InvalidInput, NotFound
 router = APIRouter(tags=["cases"])
 
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID, description="The case id.")]
-AsRole = Annotated[
-    str | None,
-    Query(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        description="Read in one role only (one the agency holds; the admin previews it).",
-    ),
-]
+AsRole = Annotated[ReadQuery, Query()]
 
 
 def _agency_id(session: Session, agency: int | str) -> int:
@@ -73,9 +74,10 @@ def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep)
     summary="A case as the caller's roles on it may see it",
 )
 def get_case(
-    case_id: CaseId, caller: CallerDep, session: SessionDep, now: NowDep, role: AsRole = None
+    case_id: CaseId, query: AsRole, caller: CallerDep, session: SessionDep, now: NowDep
 ) -> dict[str, Any]:
-    return service.view(session, case_id, agency_id=caller.agency_id, now=now, role=role).as_dict()
+    case = service.view(session, case_id, agency_id=caller.agency_id, now=now, role=query.role)
+    return case.as_dict()
 
 
 @router.post(
@@ -108,9 +110,9 @@ def post_event(
     summary="The case's audit history, restricted field values left out",
 )
 def get_history(
-    case_id: CaseId, caller: CallerDep, session: SessionDep, role: AsRole = None
+    case_id: CaseId, query: AsRole, caller: CallerDep, session: SessionDep
 ) -> list[dict[str, Any]]:
-    events = service.history(session, case_id, agency_id=caller.agency_id, role=role)
+    events = service.history(session, case_id, agency_id=caller.agency_id, role=query.role)
     return [event.as_dict() for event in events]
 
 

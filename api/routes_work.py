@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from api.auth import CallerDep
 from api.deps import NowDep, SessionDep
-from api.schemas import MAX_ID, AckOut, QueuePageOut, errors
+from api.schemas import MAX_ID, AckOut, QueuePageOut, QueueQuery, errors
 from engine.errors import Forbidden, NotFound
 from engine.escalations import acknowledge
 from engine.models import CaseAssignment, Escalation
-from engine.queue import MAX_LIMIT, work_queue
+from engine.queue import work_queue
 
 router = APIRouter(tags=["work"])
 
@@ -28,10 +28,11 @@ def get_queue(
     caller: CallerDep,
     session: SessionDep,
     now: NowDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    query: Annotated[QueueQuery, Query()],
 ) -> dict[str, Any]:
-    page = work_queue(session, agency_id=caller.agency_id, now=now, limit=limit, offset=offset)
+    page = work_queue(
+        session, agency_id=caller.agency_id, now=now, limit=query.limit, offset=query.offset
+    )
     return page.as_dict()
 
 

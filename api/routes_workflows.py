@@ -143,7 +143,8 @@ def get_workflow_version(
 
 @router.get(
     "/workflows/{name}/versions/{version}/diagram",
-    response_class=PlainTextResponse,
+    # Not PlainTextResponse here: that would document the JSON errors as text/plain too.
+    response_class=Response,
     responses={
         200: {"content": {"text/plain": {"schema": {"type": "string"}}},
               "description": "Mermaid `stateDiagram-v2` text."},

@@ -185,6 +185,13 @@ class EventIn(_In):
     )
 
 
+class ReadQuery(_In):
+    role: Name | None = Field(
+        default=None,
+        description="Read in this one role (one the agency holds; the admin previews it).",
+    )
+
+
 class AllowedOut(BaseModel):
     trigger: str
     dest: str
@@ -246,6 +253,13 @@ class EventOut(BaseModel):
 
 
 # --- work ---------------------------------------------------------------------------
+
+
+class QueueQuery(_In):
+    """Unknown query parameters are refused, not silently ignored."""
+
+    limit: int = Field(default=50, ge=1, le=500, description="Items per page.")
+    offset: int = Field(default=0, ge=0, le=MAX_ID, description="Items to skip.")
 
 
 class QueueItemOut(BaseModel):

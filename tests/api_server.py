@@ -127,6 +127,8 @@ class World:
     agencies: dict[str, httpx.Client]
     ids: dict[str, int]
     tokens: dict[str, str]
+    # A case opened for tests that need one to aim at.
+    case_id: int = 0
 
     def __getattr__(self, name: str) -> httpx.Client:
         try:
