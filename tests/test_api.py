@@ -8,13 +8,20 @@ reaches the police's queue and is acknowledged there.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from api_server import EXAMPLE, LiveServer, World, fire, live_server, world_on
+from conftest import REPO, free_port
 
 from engine.db import make_engine, session_factory
 from engine.timers import tick
@@ -233,3 +240,40 @@ def test_openapi_schema_documents_auth_and_errors(server: LiveServer) -> None:
         assert ref.endswith("/ErrorOut")
     deploy = schema["paths"]["/workflows"]["post"]
     assert "text/yaml" in deploy["requestBody"]["content"]
+
+
+@pytest.mark.slow
+def test_referral_serve_gives_a_running_engine_from_nothing(tmp_path: Path) -> None:
+    """One command on a fresh machine: migrate, deploy the shipped workflows, worker, API."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFERRAL_")}
+    env["REFERRAL_DATABASE_URL"] = f"sqlite:///{tmp_path / 'fresh.db'}"
+    env["REFERRAL_LOG_CHANNEL_PATH"] = str(tmp_path / "notifications.jsonl")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from engine.cli import main; main()", "serve",
+         "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        # With no REFERRAL_ADMIN_TOKEN the command makes one for the run and says so first.
+        first = proc.stderr.readline()
+        assert first.startswith("admin token for this run: "), first
+        token = first.split(": ", 1)[1].strip()
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, "referral serve exited during startup"
+            try:
+                health = httpx.get(f"{url}/healthz", timeout=1.0)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "referral serve did not answer in time"
+                time.sleep(0.05)
+        assert health.json()["worker"] == "embedded"
+        shipped = sorted(p.stem for p in (REPO / "workflows").glob("*.yaml"))
+        listed = httpx.get(f"{url}/workflows", headers={"Authorization": f"Bearer {token}"})
+        assert sorted(w["workflow"] for w in listed.json()) == shipped
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
