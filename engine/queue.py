@@ -108,7 +108,8 @@ def _entered_at(session: Session, case_ids: Select[Any]) -> dict[tuple[int, str]
     entered: dict[tuple[int, str], datetime] = {}
     rows = session.execute(
         select(CaseEvent.case_id, CaseEvent.at, CaseEvent.from_state, CaseEvent.to_state)
-        .where(CaseEvent.case_id.in_(case_ids))
+        # Only these kinds move a case between states; the rest keep from == to.
+        .where(CaseEvent.case_id.in_(case_ids), CaseEvent.kind.in_(("opened", "transition")))
         .order_by(CaseEvent.case_id, CaseEvent.seq)
     )
     for case_id, at, before, after in rows:
