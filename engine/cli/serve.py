@@ -7,6 +7,7 @@ broker is configured, and serves the HTTP API with uvicorn.
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import typer
@@ -39,6 +40,22 @@ def deploy_shipped_workflows(engine: Engine) -> int:
     return sum(1 for r in results if r.created)
 
 
+def show_engine_logs() -> None:
+    """The worker's and the log channel's INFO lines on stderr, beside uvicorn's own.
+
+    Without this a newcomer running the default (log channel, no path set) would never
+    see a reminder arrive: Python drops INFO records when nothing is configured.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+    for name in ("engine", "referral"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+
+
 def run_server(settings: Settings, *, host: str, port: int) -> None:
     import uvicorn
 
@@ -53,6 +70,7 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
             "  (set REFERRAL_ADMIN_TOKEN to choose a lasting one)",
             markup=False,
         )
+    show_engine_logs()
     engine = make_engine(settings.database_url)
     worker: EmbeddedWorker | None = None
     try:
