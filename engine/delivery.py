@@ -75,6 +75,8 @@ class Policy:
     lease_seconds: int = 120
     batch_size: int = 100
     concurrency: int = 8
+    # Longest one attempt may take (the channels' timeout), to size the claim's lease.
+    send_timeout_seconds: float = 15.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -84,7 +86,14 @@ class Policy:
             backoff_max_seconds=settings.delivery_backoff_max_seconds,
             lease_seconds=settings.claim_lease_seconds,
             batch_size=settings.delivery_batch_size,
+            send_timeout_seconds=settings.webhook_timeout_seconds,
         )
+
+    def lease_for(self, limit: int) -> timedelta:
+        """Long enough for a whole batch of slow endpoints, so a live sender is never
+        overtaken by a reclaim (which would send twice without any crash)."""
+        rounds = -(-limit // max(1, self.concurrency))
+        return timedelta(seconds=self.lease_seconds + rounds * self.send_timeout_seconds)
 
     def backoff(self, attempts: int, rng: random.Random, retry_after: float | None) -> float:
         """Exponential backoff with jitter, never sooner than the receiver asked."""
@@ -143,10 +152,11 @@ class Deliverer:
         limit: int | None = None,
     ) -> DeliveryResult:
         """One batch: claim up to ``limit`` due rows (only ``ids`` if given) and send them."""
-        lease = now + timedelta(seconds=self.policy.lease_seconds)
+        limit = limit or self.policy.batch_size
+        lease = now + self.policy.lease_for(limit)
         with session_factory() as session, session.begin():
             messages = claim(
-                session, now=now, lease_until=lease, limit=limit or self.policy.batch_size,
+                session, now=now, lease_until=lease, limit=limit,
                 ids=None if ids is None else list(ids),
             )
         result = DeliveryResult(claimed=len(messages))
@@ -398,7 +408,17 @@ def to_enqueue(
                     and_(
                         Notification.status == "pending",
                         Notification.next_attempt_at <= now,
-                        or_(Notification.enqueued_at.is_(None), Notification.enqueued_at < stale),
+                        or_(
+                            # A retry whose backoff ran out: nobody else will enqueue it.
+                            and_(Notification.enqueued_at.is_(None), Notification.attempts > 0),
+                            # New rows get a grace period: the tick that wrote them is
+                            # probably about to enqueue them itself.
+                            and_(
+                                Notification.enqueued_at.is_(None),
+                                Notification.created_at <= stale,
+                            ),
+                            Notification.enqueued_at < stale,
+                        ),
                     ),
                     and_(Notification.status == "sending", Notification.claimed_until < now),
                 )

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from support_servers import (
     REMIND_AT,
@@ -30,6 +31,7 @@ from support_servers import (
 
 from engine.db import make_engine, session_factory
 from engine.escalations import acknowledge
+from engine.models import DeliveryAttempt
 from engine.settings import Settings
 from workers.app import ReferralCelery, create_app
 
@@ -203,3 +205,7 @@ def test_two_beats_and_two_workers_fire_and_send_each_once(
     assert len(ids) == len(set(ids)) == 3 * len(cases)  # no crash, so no duplicate sends
     assert len(mail.messages) == len(cases)
     assert all(r.verified for r in receiver.all())
+    with world.factory() as s:
+        failed = s.execute(select(DeliveryAttempt.outcome, DeliveryAttempt.error).where(
+            DeliveryAttempt.outcome != "delivered")).all()
+    assert failed == []  # healthy receivers: every first attempt succeeded

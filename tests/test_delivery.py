@@ -268,7 +268,25 @@ def test_sweep_finds_rows_never_enqueued_and_retries_due(
 ) -> None:
     agency_id, _ = agency(factory, "family")
     ids = notify(factory, agency_id) + notify(factory, agency_id)
-    assert to_enqueue(factory, now=T0, stale_seconds=60, limit=10) == ids
+    # Fresh rows are left to the tick that wrote them for a grace period.
+    assert to_enqueue(factory, now=T0 + timedelta(seconds=30), stale_seconds=60, limit=10) == []
+    swept = T0 + timedelta(seconds=60)
+    assert to_enqueue(factory, now=swept, stale_seconds=60, limit=10) == ids
     # Enqueued: not handed out again until they are stale.
-    assert to_enqueue(factory, now=T0 + timedelta(seconds=10), stale_seconds=60, limit=10) == []
-    assert to_enqueue(factory, now=T0 + timedelta(seconds=61), stale_seconds=60, limit=10) == ids
+    assert to_enqueue(factory, now=swept + timedelta(seconds=59), stale_seconds=60,
+                      limit=10) == []
+    assert to_enqueue(factory, now=swept + timedelta(seconds=61), stale_seconds=60,
+                      limit=10) == ids
+
+
+def test_sweep_hands_out_a_due_retry_at_once(
+    factory: sessionmaker[Session], receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    agency_id, secret = agency(factory, "police", webhook=receiver.url("/police"))
+    assert secret
+    receiver.register("/police", secret).fail_with = [500]
+    [nid] = notify(factory, agency_id)
+    deliverer(tmp_path).deliver(factory, now=T0)
+    due = row(factory, nid).next_attempt_at
+    assert to_enqueue(factory, now=due - timedelta(seconds=1), stale_seconds=60, limit=10) == []
+    assert to_enqueue(factory, now=due, stale_seconds=60, limit=10) == [nid]

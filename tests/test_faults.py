@@ -67,6 +67,7 @@ def env(pg_url: str, broker_url: str, tmp_path: Path, **extra: object) -> dict[s
     settings: dict[str, object] = {
         "tick_interval_seconds": 0.3,
         "claim_lease_seconds": 3,
+        "webhook_timeout_seconds": 1,
         "tick_batch_size": 10,
         "delivery_batch_size": 10,
         "delivery_backoff_seconds": 0.2,
