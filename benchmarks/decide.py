@@ -15,12 +15,11 @@ from typing import Any
 from transitions import Machine
 from transitions.extensions import HierarchicalMachine
 
+from benchmarks.report import Figure, measured
+from benchmarks.world import BENCH_WORKFLOW, PARALLEL_WORKFLOW
 from engine import clock
 from engine.definitions.loader import load_definition
 from engine.machine import CompiledWorkflow, compile_definition
-
-from benchmarks.report import Figure, measured
-from benchmarks.world import BENCH_WORKFLOW, PARALLEL_WORKFLOW
 
 TARGET = 1.5
 

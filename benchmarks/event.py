@@ -20,17 +20,19 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 
+from benchmarks import procs
+from benchmarks.bulk import Setup
+from benchmarks.raw import Raw
+from benchmarks.report import Figure, measured
+from benchmarks.world import Database, VirtualClock
 from engine import clock, service
 from engine.audit import event_hash
 from engine.calendar import calendar_for
 from engine.definitions.model import Definition
 
-from benchmarks import procs
-from benchmarks.bulk import Setup
-from benchmarks.raw import Raw
-from benchmarks.world import Database
-
 WARMUP = 30
+RATIO_TARGET = 0.5
+PG_TARGET = 1000
 # state -> (the state it moves to, the timer it cancels, the timer it starts)
 BOUNCE = {"ping": ("pong", "pong_due"), "pong": ("ping", "ping_due")}
 
@@ -211,7 +213,9 @@ def measure(params: Params, *, floor: bool) -> float:
     return procs.run(work, params, params.processes).rate  # type: ignore[arg-type]
 
 
-def statements_per_event(db: Database, setup: Setup, case_id: int, now: datetime) -> tuple[int, int]:
+def statements_per_event(
+    db: Database, setup: Setup, case_id: int, now: datetime
+) -> tuple[int, int]:
     """(service, floor) statements for one event each, BEGIN and COMMIT left out."""
     engine, factory = db.factory()
     seen: list[str] = []
@@ -237,3 +241,41 @@ def statements_per_event(db: Database, setup: Setup, case_id: int, now: datetime
         return len(seen), raw.statements - before
     finally:
         raw.close()
+
+
+def run(
+    db: Database,
+    setup: Setup,
+    cases: Sequence[int],
+    clock: VirtualClock,
+    *,
+    rounds: int,
+    seconds: float,
+    processes: Sequence[int] = (1, 2),
+) -> list[Figure]:
+    """The event figure on one database: service and floor alternating, round by round."""
+    counted = statements_per_event(db, setup, cases[0], clock.advance())
+    driver = "sqlite3" if db.kind == "sqlite" else "psycopg"
+    label = f"the same {counted[1]} statements per event through {driver}, no ORM"
+    figures = []
+    for count in processes:
+        mine: list[float] = []
+        floor: list[float] = []
+        for _ in range(rounds):
+            params = Params(db, setup, cases, count, seconds, clock.advance())
+            mine.append(measure(params, floor=False))
+            floor.append(measure(params, floor=True))
+        absolute = db.kind == "postgresql" and count == 2
+        target = f">= {RATIO_TARGET}x" + (f", >= {PG_TARGET:,}/s" if absolute else "")
+
+        def check(value: float, _floor: float, ratio: float, absolute: bool = absolute) -> bool:
+            return ratio >= RATIO_TARGET and (not absolute or value >= PG_TARGET)
+
+        note = ""
+        if counted[0] != counted[1]:
+            note = f"the service issued {counted[0]} statements, the floor {counted[1]}"
+        figures.append(measured(
+            "event", f"{db.kind}, {count} process{'es' if count > 1 else ''}", mine,
+            "events/s", floor, label, target=target, check=check, note=note,
+        ))
+    return figures

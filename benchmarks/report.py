@@ -141,7 +141,8 @@ def table(report: Report) -> str:
             f.figure, f.variant, _num(f.value), f.unit, _num(f.floor),
             f"{_num(f.ratio)}x", f.target, _verdict(f),
         ))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    measured_rows = [r for r in [header, *rows] if not r[2].startswith("skipped: ")]
+    widths = [max(len(r[i]) for r in measured_rows) for i in range(len(header))]
     lines = []
     for row in [header, *rows]:
         if row[2].startswith("skipped: "):

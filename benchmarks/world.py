@@ -12,7 +12,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +184,15 @@ def _migrate(db: Database) -> None:
         upgrade(engine)
     finally:
         engine.dispose()
+
+
+class VirtualClock:
+    """The benchmark's ``now``: a minute on per round, never near the population's due
+    window, so a timer falls due only when a figure brings it due on purpose."""
+
+    def __init__(self, start: datetime = EPOCH) -> None:
+        self.now = start
+
+    def advance(self) -> datetime:
+        self.now += timedelta(minutes=1)
+        return self.now
