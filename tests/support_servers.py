@@ -275,6 +275,7 @@ class CeleryWorker:
         ]
         if self.beat:
             args += ["-B", "--schedule", str(self.workdir / f"{self.name}-beat")]
+        print(f"celery worker {self.name} log: {self.log_path}")  # shown if the test fails
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             args, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
