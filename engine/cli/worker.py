@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 from datetime import UTC, datetime
@@ -87,10 +86,9 @@ def worker_command(
     if celery:
         if not settings.broker_url:
             raise InvalidInput("--celery needs a broker: set REFERRAL_BROKER_URL (redis://...)")
-        exe = shutil.which("celery") or sys.executable
-        args = ["-A", "workers", "worker", "-B", "--loglevel", "INFO",
-                "--concurrency", str(concurrency)]
-        argv = [exe, *args] if exe != sys.executable else [exe, "-m", "celery", *args]
+        # This interpreter's celery, so the worker runs the same installed engine.
+        argv = [sys.executable, "-m", "celery", "-A", "workers", "worker", "-B",
+                "--loglevel", "INFO", "--concurrency", str(concurrency)]
         os.execv(argv[0], argv)
     with database(settings) as factory:
         worker = EmbeddedWorker(factory, settings)
