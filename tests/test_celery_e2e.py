@@ -126,7 +126,7 @@ def test_ladder_on_celery_with_webhooks_and_email(
 
     tick_at(client, REMIND_AT - timedelta(seconds=1))
     tick_at(client, REMIND_AT)
-    receiver.wait_for(lambda rs: len([r for r in rs if r.answered == 200]) == 2)
+    receiver.wait_for(lambda rs: len([r for r in rs if r.answered == 200]) >= 2, timeout=60)
     assert webhooks(full) == [("/police", "reminder", 0)]
     assert webhooks(acked) == [("/police", "reminder", 0)]
     [reminder] = [r for r in receiver.delivered() if r.payload["case_id"] == full]
@@ -137,7 +137,7 @@ def test_ladder_on_celery_with_webhooks_and_email(
     # A repeated tick for the same moment fires nothing more.
     tick_at(client, REMIND_AT)
     tick_at(client, STEP1_AT)
-    receiver.wait_for(lambda rs: len([r for r in rs if r.answered == 200]) == 4)
+    receiver.wait_for(lambda rs: len([r for r in rs if r.answered == 200]) >= 4, timeout=60)
     assert webhooks(full) == [("/police", "reminder", 0), ("/supervisor", "escalation", 1)]
     [step1] = [r for r in receiver.delivered("/supervisor") if r.payload["case_id"] == acked]
     assert step1.payload["due_at"] == STEP1_AT.isoformat()
@@ -149,8 +149,8 @@ def test_ladder_on_celery_with_webhooks_and_email(
         s.commit()
 
     tick_at(client, STEP2_AT)
-    receiver.wait_for(lambda rs: len([r for r in rs if r.answered == 200]) == 5)
-    [email] = mail.wait_for(lambda ms: len(ms) == 1)
+    receiver.wait_for(lambda rs: len([r for r in rs if r.answered == 200]) >= 5, timeout=60)
+    [email] = mail.wait_for(lambda ms: len(ms) >= 1, timeout=60)
     assert webhooks(full) == [
         ("/police", "reminder", 0), ("/supervisor", "escalation", 1), ("/chair", "escalation", 2)
     ]
@@ -164,7 +164,7 @@ def test_ladder_on_celery_with_webhooks_and_email(
         notes = world.notifications()
         return all(n.status == "delivered" for n in notes) and len(notes) == 6
 
-    wait_until(settled, timeout=30, message="every notification delivered")
+    wait_until(settled, timeout=60, message="every notification delivered")
     assert [t.status for t in world.timers(acked)] == ["fired", "fired", "stopped"]
     assert [t.status for t in world.timers(full)] == ["fired", "fired", "fired"]
     assert webhooks(acked) == [("/police", "reminder", 0), ("/supervisor", "escalation", 1)]
