@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.definitions.model import SYSTEM_ROLE, Definition
-from engine.errors import Forbidden, NotFound
+from engine.errors import Forbidden, InvalidInput, NotFound
 from engine.models import CaseAssignment
 
 # Keys of an audit event's data that hold field values (and so are filtered by reader).
@@ -48,11 +48,19 @@ def reader_roles(
 ) -> frozenset[str]:
     """The roles a reader reads with; NotFound for an agency holding none on the case.
 
-    ``agency_id`` None is the system/administrator, who reads as ``system`` unless it
-    previews the case as ``role``. With ``role`` an agency reads in that role only.
+    ``agency_id`` None is the system/administrator, who always reads as ``system``: a
+    preview as another role would hand the administrator fields (therapy notes) that
+    ``visible_to`` keeps from it. With ``role`` an agency reads in that role only.
     """
     if agency_id is None:
-        return frozenset({role or SYSTEM_ROLE})
+        if role not in (None, SYSTEM_ROLE):
+            raise InvalidInput(
+                f"the administrator reads case {case_id} as {SYSTEM_ROLE!r} only; "
+                f"read as {role!r} with that agency's token",
+                case_id=case_id,
+                role=role,
+            )
+        return frozenset({SYSTEM_ROLE})
     held = roles_on_case(session, case_id, agency_id)
     if not held:
         raise not_found(case_id)

@@ -74,9 +74,17 @@ def acknowledge(
     if found is None:
         raise NotFound(f"no escalation {escalation_id}", escalation_id=escalation_id)
     # Lock order everywhere: case, then its timers and escalations.
-    case = session.get(Case, found.case_id, with_for_update=True)
+    case = session.get(Case, found.case_id, with_for_update=True, populate_existing=True)
     esc = session.get(Escalation, escalation_id, with_for_update=True, populate_existing=True)
     if case is None or esc is None:
+        raise NotFound(f"no escalation {escalation_id}", escalation_id=escalation_id)
+    holds_role = session.scalar(
+        select(CaseAssignment.role)
+        .where(CaseAssignment.case_id == case.id, CaseAssignment.agency_id == agency_id)
+        .limit(1)
+    )
+    if holds_role is None:
+        # Like every case read: an agency with no role on the case learns nothing of it.
         raise NotFound(f"no escalation {escalation_id}", escalation_id=escalation_id)
     if esc.acknowledged_at is not None:
         by = session.get(Agency, esc.acknowledged_by) if esc.acknowledged_by else None

@@ -263,6 +263,9 @@ def _fire_trigger(
         data={"timer": timer.name, "step": 0, "due_at": timer.due_at.isoformat(),
               "fire": trigger},
     )
+    # Mark it fired before the transition: leaving the state cancels the state's live
+    # timers, and this one must be recorded as fired, not as cancelled by its own trigger.
+    timer.status, timer.fired_at, timer.claimed_until = "fired", now, None
     session.flush()
     rejected: str | None = None
     savepoint = session.begin_nested()

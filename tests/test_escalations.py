@@ -125,3 +125,17 @@ def test_cli_tick_and_ack(world: TimerWorld, db_url: str, tmp_path: Path,
     assert again.exit_code == 1 and "already acknowledged" in again.output
     bad = runner.invoke(cli, ["tick", "--now", "yesterday"])
     assert bad.exit_code == 1 and "ISO 8601" in bad.output
+
+
+def test_an_agency_holding_no_role_on_the_case_learns_nothing(world: TimerWorld) -> None:
+    from engine.agencies import add_agency
+
+    case = world.open_in_screening()
+    [reminder] = timers.tick(world.factory, now=REMIND_AT, batch_size=10).fired
+    assert reminder.escalation_id is not None
+    with world.factory() as s:
+        outsider = add_agency(s, name="outsider", now=REMIND_AT).agency.id
+        s.commit()
+    with world.factory() as s, pytest.raises(NotFound):
+        acknowledge(s, reminder.escalation_id, agency_id=outsider, now=REMIND_AT)
+    assert world.events(case, "ack") == []

@@ -120,6 +120,9 @@ def test_a_timer_fires_its_trigger_as_system(world: TimerWorld) -> None:
     assert (fired.kind, fired.trigger, fired.rejected) == ("fire", "close", None)
     kinds = [(e.kind, e.role, e.trigger) for e in world.events(case)][-2:]
     assert kinds == [("timer_fired", "system", "close"), ("transition", "system", "close")]
+    # The timer that fired is recorded as fired, not as cancelled by its own trigger.
+    transition = world.events(case, "transition")[-1]
+    assert fired.timer not in transition.data["timers_cancelled"]
     with world.factory() as s:
         assert list(service.view(s, case, agency_id=None, now=due).state) == ["closed_completed"]
         assert verify(s) == []

@@ -9,7 +9,7 @@ import pytest
 from casekit import World, drive_to, make_world
 
 from engine import service
-from engine.errors import Forbidden
+from engine.errors import Forbidden, InvalidInput
 
 SECRET = "disclosed a family conflict in session 3"
 
@@ -62,8 +62,11 @@ def test_the_administrator_is_restricted_too(world: World, case_id: int) -> None
     assert view.roles == ("system",)
     assert "therapy_notes" not in view.data
     assert SECRET not in _history(world, case_id, None)
-    # Previewing as the therapist shows what the therapist sees.
-    assert world.view(case_id, None, role="therapist").data["therapy_notes"] == SECRET
+    # No back door: the administrator cannot read as the therapist either.
+    with pytest.raises(InvalidInput):
+        world.view(case_id, None, role="therapist")
+    with world.factory() as s, pytest.raises(InvalidInput):
+        service.history(s, case_id, agency_id=None, role="therapist")
 
 
 def test_an_agency_holding_several_roles_sees_what_any_of_them_may(world: World) -> None:
