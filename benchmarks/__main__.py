@@ -43,12 +43,12 @@ class Plan:
 
 
 FULL = Plan(
-    rounds=5, decide_events=100_000, event_seconds=2.0, population=20_000, tick_timers=1_000,
+    rounds=5, decide_events=20_000, event_seconds=2.0, population=20_000, tick_timers=1_000,
     scale_sizes=scale.FULL_SIZES, scale_rounds=5, scale_seconds=1.5, scale_timers=300,
     latency_timers=300, latency_window=30.0, simulate_rounds=5,
 )
 QUICK = Plan(
-    rounds=3, decide_events=20_000, event_seconds=0.5, population=2_000, tick_timers=200,
+    rounds=3, decide_events=5_000, event_seconds=0.5, population=2_000, tick_timers=200,
     scale_sizes=(1_000, 10_000, 50_000), scale_rounds=3, scale_seconds=0.4, scale_timers=100,
     latency_timers=60, latency_window=5.0, simulate_rounds=3,
 )
