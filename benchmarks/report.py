@@ -129,6 +129,11 @@ def _verdict(figure: Figure) -> str:
     return "met" if figure.met else "MISSED"
 
 
+def _grouped(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(figure, text) pairs without repeats, in first-seen order."""
+    return list(dict.fromkeys(pairs))
+
+
 def table(report: Report) -> str:
     """A plain-text table (no colour codes, so it pastes into the README as it is)."""
     header = ("figure", "variant", "median", "unit", "floor", "ratio", "target", "")
@@ -154,16 +159,9 @@ def table(report: Report) -> str:
         ]
         lines.append("  ".join(cells).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
-    floors = [f"  {f.figure} ({f.variant}): floor = {f.floor_label}"
-              for f in report.figures if not f.skipped and f.floor_label]
-    seen: set[str] = set()
-    legend = []
-    for line in floors:
-        key = line.split(": floor = ", 1)[1] + line.split(" (", 1)[0]
-        if key not in seen:
-            seen.add(key)
-            legend.append(line)
-    notes = [f"  {f.figure} ({f.variant}): {f.note}" for f in report.figures if f.note]
+    legend = _grouped((f.figure, f.floor_label) for f in report.figures
+                      if not f.skipped and f.floor_label)
+    notes = _grouped((f.figure, f.note) for f in report.figures if f.note)
     out = [
         f"referral-engine benchmarks, {'--quick' if report.quick else 'full'} run, "
         f"{report.date}, commit {report.commit}, {report.machine}",
@@ -171,10 +169,10 @@ def table(report: Report) -> str:
         *lines,
         "",
         "floors:",
-        *legend,
+        *(f"  {figure}: {text}" for figure, text in legend),
     ]
     if notes:
-        out += ["", "notes:", *notes]
+        out += ["", "notes:", *(f"  {figure}: {text}" for figure, text in notes)]
     if report.notes:
         out += ["", *report.notes]
     out += ["", f"total time {report.seconds:.0f} s"]

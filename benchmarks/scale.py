@@ -81,7 +81,7 @@ def run(
         for size in sizes[1:]:
             figures.append(measured(
                 "scale", f"{kind} {which}, {size:,} vs {small:,} cases", costs[size][which],
-                unit, costs[small][which], f"the same {which} cost at {small:,} open cases",
+                unit, costs[small][which], f"the same cost at {small:,} open cases",
                 target=f"<= {TARGET}x" if engine else "",
                 check=(lambda v, f, r: r <= TARGET) if engine else None,
                 note=note if engine else "the raw-driver floor's own growth, for comparison",

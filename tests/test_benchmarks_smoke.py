@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REDIS_HOST, REDIS_PORT, REPO, _port_open
+from conftest import REPO
 from sqlalchemy import select
 
-from benchmarks import bulk, event, tick
+from benchmarks import bulk, event, latency, tick
 from benchmarks.raw import Raw
 from benchmarks.report import FIGURES
 from benchmarks.world import EPOCH, WORKFLOW, Database, VirtualClock, temporary_database
@@ -47,7 +47,7 @@ def test_quick_run_reports_every_figure_with_floor_and_ratio() -> None:
     for line in report["figures"]:
         by_figure.setdefault(str(line["figure"]), []).append(line)
     assert sorted(by_figure) == sorted(FIGURES)
-    redis_up = _port_open(REDIS_HOST, REDIS_PORT)
+    redis_up = latency.redis_missing() is None
     for name, lines in by_figure.items():
         for line in lines:
             if line["skipped"]:
