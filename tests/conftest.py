@@ -71,6 +71,16 @@ def pg_server_dsn() -> Iterator[str]:
 _pg_migrated: dict[str, Engine] = {}
 
 
+def _migrated_pg(dsn: str) -> Engine:
+    """The session database's engine, migrated once per test session."""
+    engine = _pg_migrated.get(dsn)
+    if engine is None:
+        engine = make_engine(dsn)
+        upgrade(engine)
+        _pg_migrated[dsn] = engine
+    return engine
+
+
 def _truncate_all(engine: Engine) -> None:
     names = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
     with engine.begin() as conn:
@@ -88,12 +98,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
         return
     dsn = request.getfixturevalue("pg_server_dsn")
-    engine = _pg_migrated.get(dsn)
-    if engine is None:
-        engine = make_engine(dsn)
-        upgrade(engine)
-        _pg_migrated[dsn] = engine
-    _truncate_all(engine)
+    _truncate_all(_migrated_pg(dsn))
     yield dsn
 
 
@@ -117,12 +122,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def pg_url(pg_server_dsn: str) -> str:
     """The migrated, emptied PostgreSQL database of this session."""
-    engine = _pg_migrated.get(pg_server_dsn)
-    if engine is None:
-        engine = make_engine(pg_server_dsn)
-        upgrade(engine)
-        _pg_migrated[pg_server_dsn] = engine
-    _truncate_all(engine)
+    _truncate_all(_migrated_pg(pg_server_dsn))
     return pg_server_dsn
 
 
