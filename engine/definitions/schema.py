@@ -81,6 +81,20 @@ def _positive(value: int) -> int:
     return value
 
 
+# Versions are stored in a 32-bit INTEGER column (PostgreSQL's ``integer``): a larger one
+# would pass here and crash at deploy.
+MAX_VERSION = 2**31 - 1
+
+
+def _version(value: int) -> int:
+    _positive(value)
+    if value > MAX_VERSION:
+        raise PydanticCustomError(
+            "version_range", "must be at most {max}, got {v}", {"max": MAX_VERSION, "v": value}
+        )
+    return value
+
+
 Names = Annotated[list[StrictStr], BeforeValidator(_one_or_many)]
 DurationValue = Annotated[Duration, PlainValidator(_duration)]
 HolidayDate = Annotated[date, PlainValidator(_iso_date)]
@@ -163,7 +177,7 @@ def _mapping_of(item: Any) -> Any:
 
 class WorkflowSpec(Spec):
     workflow: StrictStr
-    version: Annotated[StrictInt, AfterValidator(_positive)]
+    version: Annotated[StrictInt, AfterValidator(_version)]
     title: StrictStr
     description: StrictStr | None = None
     timezone: StrictStr
@@ -216,7 +230,7 @@ def _partial(data: dict[Any, Any]) -> tuple[WorkflowSpec, dict[str, tuple[int, .
     for name in ("workflow", "title", "timezone", "description"):
         values[name] = data.get(name) if isinstance(data.get(name), str) else None
     version = data.get("version")
-    values["version"] = version if type(version) is int else None
+    values["version"] = version if type(version) is int and 0 < version <= MAX_VERSION else None
     values["calendar"] = _try(CalendarSpec, data.get("calendar"))
     for name, model in _SECTIONS.items():
         raw = data.get(name)

@@ -69,6 +69,8 @@ CASES = [
          [Expect(2, "one", r"version: expected an integer, got string 'one'")]),
     Case("version zero", variant(("version: 1", "version: 0")),
          [Expect(2, "0", r"version: must be a positive integer")]),
+    Case("version too large to store", variant(("version: 1", "version: 2147483648")),
+         [Expect(2, "2147483648", r"version: must be at most 2147483647, got 2147483648")]),
     Case("yes is not a boolean", variant(("{initial: true}", "{initial: yes}")),
          [Expect(12, "yes", r"states\.new\.initial: expected true or false, got string 'yes'")]),
     Case("by is not a list", variant(("by: [chair]", "by: {chair: 1}")),
