@@ -26,6 +26,7 @@ Path = tuple[Any, ...]
 # Aliases can expand a small file into a huge tree ("billion laughs"); no real
 # workflow comes near this many nodes.
 MAX_NODES = 50_000
+NESTED_TOO_DEEPLY = "the document is nested too deeply"
 
 _STR = "tag:yaml.org,2002:str"
 _BOOL = "tag:yaml.org,2002:bool"
@@ -33,6 +34,8 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
 
 
 class MarkedLoader(yaml.SafeLoader):
@@ -132,7 +135,9 @@ def parse_yaml(text: str, path: str = "<string>", *, keep_going: bool = False) -
         line, col = _position(text, exc.position)
         raise YamlProblems([Problem(path, line, col, f"unreadable character: {exc.reason}")]) \
             from None
-    except (yaml.YAMLError, RecursionError) as exc:
+    except RecursionError:
+        raise YamlProblems([Problem(path, 1, 1, NESTED_TOO_DEEPLY)]) from None
+    except yaml.YAMLError as exc:
         raise YamlProblems([Problem(path, 1, 1, f"YAML error: {exc}")]) from None
     if node is None:
         raise YamlProblems([Problem(
@@ -143,7 +148,7 @@ def parse_yaml(text: str, path: str = "<string>", *, keep_going: bool = False) -
     try:
         data = builder.convert(node, ())
     except RecursionError:
-        builder.problems.append(Problem(path, 1, 1, "the document is nested too deeply"))
+        builder.problems.append(Problem(path, 1, 1, NESTED_TOO_DEEPLY))
         data = None
     if builder.problems or (builder.duplicates and not keep_going):
         raise YamlProblems(sorted(builder.problems + builder.duplicates,
@@ -231,6 +236,11 @@ class _Builder:
             return self.scalar(node)
         if id(node) in self.active:
             self.fail(node, "recursive YAML alias")
+            return None
+        if node.tag not in (_SEQ, _MAP):
+            # ``!!python/object {}``: refused like tagged scalars rather than read as data.
+            self.fail(node, f"unsupported YAML tag {node.tag!r}",
+                      "remove the tag; plain values suffice")
             return None
         self.active.add(id(node))
         try:

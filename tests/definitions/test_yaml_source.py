@@ -81,6 +81,21 @@ def test_unsupported_yaml_features() -> None:
     assert "unreadable character" in problems("a: \x07\n")[0][2]
 
 
+def test_tags_on_mappings_and_lists_are_refused() -> None:
+    assert problems("a: !!python/object:os.system {}\n") == [
+        (1, 4, "unsupported YAML tag 'tag:yaml.org,2002:python/object:os.system'")]
+    assert problems("a: !!set {x, y}\n")[0][:2] == (1, 4)
+    assert problems("a: !!omap [x: 1]\n")[0][:2] == (1, 4)
+    # The standard tags spelled out are what an untagged node has anyway.
+    assert parse_yaml("a: !!map {x: !!seq [1]}\n").data == {"a": {"x": [1]}}
+
+
+@pytest.mark.parametrize("text", ["a: " + "[" * 5000 + "]" * 5000 + "\n",
+                                  "x:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 3000))])
+def test_deep_nesting_is_an_error_not_a_crash(text: str) -> None:
+    assert problems(text) == [(1, 1, "the document is nested too deeply")]
+
+
 def test_alias_bombs_are_bounded() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 9):
