@@ -21,7 +21,7 @@ from engine.definitions.item_checks import check_timer, check_transition
 from engine.definitions.model import SYSTEM_ROLE, FieldDef, Guard, StateDef, StateKind
 from engine.definitions.names import CEL_RESERVED, IDENTIFIER, suggest, suggest_state
 from engine.definitions.schema import SchemaResult, StateSpec, TransitionSpec
-from engine.definitions.yamlsource import Document, Path
+from engine.definitions.yamlsource import Document, Path, kind_of
 from engine.errors import Problem
 
 
@@ -72,9 +72,11 @@ class Checker:
         self.error(loc, f"unknown {what} '{name}'", suggest(name, known))
 
     def identifier(self, what: str, name: Any, loc: Path, *, key: bool = True) -> bool:
-        if isinstance(name, str) and IDENTIFIER.match(name):
+        # fullmatch: with match, ``$`` also accepts a trailing newline ("panel\n").
+        if isinstance(name, str) and IDENTIFIER.fullmatch(name):
             return True
-        self.error(loc, f"{what} name {name!r} is not a valid identifier",
+        shown = kind_of(name).removeprefix("string ") if isinstance(name, str) else repr(name)
+        self.error(loc, f"{what} name {shown} is not a valid identifier",
                    "use lowercase letters, digits and '_', starting with a letter "
                    "(at most 64 characters)", key=key)
         return False

@@ -19,9 +19,15 @@ CEL_RESERVED = frozenset({
 })
 
 
+# A name or a dotted state path; only these are offered as hints, since a declared name
+# that is itself invalid (``Screening``, ``chair\n``) is already reported and is no fix.
+_HINTABLE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*")
+
+
 def suggest(name: str, known: Iterable[str]) -> str | None:
     """``did you mean 'screening'?`` for the nearest known name, if any is near."""
-    near = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    candidates = [k for k in known if _HINTABLE.fullmatch(k)]
+    near = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f"did you mean '{near[0]}'?" if near else None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from defcases import BASE, Case, Expect, assert_problems, variant
+from defcases import BASE, Case, Expect, assert_problems, problems_of, variant
 
 from engine.definitions.loader import load_definition
 
@@ -109,6 +109,11 @@ CASES = [
                                                  ("to: screening", "to: Screening"),
                                                  ("from: screening", "from: Screening")),
          [Expect(13, "Screening", r"state name 'Screening' is not a valid identifier")]),
+    Case("name with a trailing newline", variant(("  chair: {}\n", '  "chair\\n": {}\n')),
+         [Expect(7, '"chair', r"role name 'chair\\n' is not a valid identifier"),
+          Expect(17, "chair]", r"unknown role 'chair'$")]),
+    Case("very long workflow name", variant(("workflow: demo", "workflow: " + "a" * 500)),
+         [Expect(1, "aaa", r"workflow name '" + "a" * 37 + r"\.\.\.' is not a valid identifier$")]),
     Case("workflow name not an identifier", variant(("workflow: demo", "workflow: Demo Flow")),
          [Expect(1, "Demo", r"workflow name 'Demo Flow' is not a valid identifier")]),
     Case("field named like a CEL keyword", variant(("  notes: {type", "  in: {type")),
@@ -263,3 +268,8 @@ def test_the_base_and_parallel_variants_are_valid() -> None:
     load_definition(BASE)
     load_definition(WITH_PARALLEL)
     load_definition(BASE + TIMERS)
+
+
+def test_an_invalid_declared_name_is_never_offered_as_a_hint() -> None:
+    problems = problems_of(variant(("  chair: {}\n", '  "chair\\n": {}\n')))
+    assert [p.hint for p in problems if p.message.startswith("unknown role")] == [None]
