@@ -65,6 +65,11 @@ def test_forms(text: str, parts: tuple[int, int, int, int]) -> None:
         ("0 business days", r"must be positive"),
         ("99999999 days", r"too long"),
         ("P9999999999Y", r"too long"),
+        ("\u0967 day", r"not a duration"),       # a Devanagari digit: ASCII digits only
+        ("P\u0665D", r"not a duration"),         # an Arabic-Indic digit
+        ("99999999999999999999999999 months", r"too long"),
+        ("9" * 5000 + " days", r"^duration '9{37}\.\.\.' is too long"),
+        ("P" + "9" * 5000 + "D", r"too long"),
     ],
 )
 def test_refused(text: str, message: str) -> None:
