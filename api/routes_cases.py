@@ -32,6 +32,10 @@ router = APIRouter(tags=["cases"])
 
 CaseId = Annotated[int, Path(ge=1, le=MAX_ID, description="The case id.")]
 AsRole = Annotated[ReadQuery, Query()]
+ROLE_QUERY_NOTES = {
+    403: "`?role=` names a role the agency does not hold on the case.",
+    422: "`?role=` with the admin token names a role other than `system`.",
+}
 
 
 def _agency_id(session: Session, agency: int | str) -> int:
@@ -70,7 +74,7 @@ def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep)
 @router.get(
     "/cases/{case_id}",
     response_model=CaseOut,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422, notes=ROLE_QUERY_NOTES),
     summary="A case as the caller's roles on it may see it",
 )
 def get_case(
@@ -106,7 +110,7 @@ def post_event(
 @router.get(
     "/cases/{case_id}/history",
     response_model=list[EventOut],
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422, notes=ROLE_QUERY_NOTES),
     summary="The case's audit history, restricted field values left out",
 )
 def get_history(

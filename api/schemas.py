@@ -35,8 +35,13 @@ class ErrorOut(BaseModel):
     error: ErrorBody
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` entry documenting the error shape for ``statuses`` (and 500)."""
+def errors(
+    *statuses: int, notes: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry documenting the error shape for ``statuses`` (and 500).
+
+    ``notes`` adds what a status means on this one route to its general description.
+    """
     described = {
         401: "Missing or invalid bearer token (`unauthenticated`).",
         403: "The caller may not do this (`forbidden`).",
@@ -48,8 +53,12 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         "`transition_not_allowed`).",
         500: "Unexpected server error (`internal`).",
     }
+    notes = notes or {}
     return {
-        status: {"model": ErrorOut, "description": described[status]}
+        status: {
+            "model": ErrorOut,
+            "description": " ".join(filter(None, (described[status], notes.get(status)))),
+        }
         for status in (*statuses, 500)
     }
 
@@ -188,7 +197,9 @@ class EventIn(_In):
 class ReadQuery(_In):
     role: Name | None = Field(
         default=None,
-        description="Read in this one role (one the agency holds; the admin previews it).",
+        description="Read in this one role, which the agency must hold on the case (403 "
+        "otherwise). The admin token reads as `system` only: any other role is refused "
+        "(422), since a preview would show it fields `visible_to` keeps from it.",
     )
 
 

@@ -255,6 +255,20 @@ def test_422_invalid_input_from_validation_and_from_the_engine(world: World) -> 
     error_of(world.admin.post("/agencies", json={"name": "council"}), 422, "invalid_input")
 
 
+def test_422_when_the_admin_asks_to_read_as_an_agency_role(world: World) -> None:
+    case_id = world.open_case()["id"]
+    for path in (f"/cases/{case_id}", f"/cases/{case_id}/history"):
+        details = error_of(world.admin.get(path, params={"role": "therapist"}),
+                           422, "invalid_input")
+        assert details == {"case_id": case_id, "role": "therapist"}
+        assert world.admin.get(path, params={"role": "system"}).status_code == 200
+    schema = httpx.get(f"{world.server.url}/openapi.json").json()
+    read = schema["paths"]["/cases/{case_id}"]["get"]
+    assert "admin" in read["responses"]["422"]["description"]
+    role = next(p for p in read["parameters"] if p["name"] == "role")
+    assert "422" in role["description"]
+
+
 def test_500_is_the_same_shape_without_a_traceback(db_url: str) -> None:
     def broken_route(app: FastAPI) -> None:
         @app.get("/boom")
