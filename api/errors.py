@@ -96,8 +96,32 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _not_json(request: Request, exc: RequestValidationError) -> str | None:
+    """The media type ("" if none) of a body refused only for not being sent as JSON.
+
+    FastAPI parses a body as JSON only when its Content-Type says so; any other body
+    reaches validation as raw bytes and would be reported as "not an object", which
+    hides the real mistake (``curl -d`` sends a form type unless told otherwise).
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return None
+    body_errors = [err for err in exc.errors() if tuple(err.get("loc", ())) == ("body",)]
+    if not body_errors or any(err.get("type") == "missing" for err in body_errors):
+        return None
+    return media
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    media = _not_json(request, exc)
+    if media is not None:
+        return error_response(
+            415, "unsupported_media_type",
+            "send the body as JSON (Content-Type: application/json); "
+            + (f"this request sent {media}" if media else "this request sent no Content-Type"),
+            {"accepted": ["application/json"]},
+        )
     problems = [
         {"location": _location(err.get("loc", ())), "message": str(err.get("msg", "")),
          "type": str(err.get("type", ""))}

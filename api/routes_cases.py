@@ -53,7 +53,7 @@ def _agency_id(session: Session, agency: int | str) -> int:
     "/cases",
     status_code=201,
     response_model=CaseOut,
-    responses=errors(401, 403, 404, 413, 422),
+    responses=errors(401, 403, 404, 413, 415, 422),
     summary="Open a case (an agency must take a role on it)",
 )
 def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def get_case(
 @router.post(
     "/cases/{case_id}/events",
     response_model=CaseOut,
-    responses=errors(401, 403, 404, 409, 413, 422),
+    responses=errors(401, 403, 404, 409, 413, 415, 422),
     summary="Fire a trigger on a case, acting in one of the caller's roles",
 )
 def post_event(
@@ -123,7 +123,7 @@ def get_history(
 @router.put(
     "/cases/{case_id}/assignments/{role}",
     response_model=CaseOut,
-    responses=errors(401, 403, 404, 409, 413, 422),
+    responses=errors(401, 403, 404, 409, 413, 415, 422),
     summary="Give a role on the case to an agency (the case's coordinator or the admin)",
 )
 def put_assignment(

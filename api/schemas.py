@@ -48,7 +48,8 @@ def errors(
         404: "Unknown, or not visible to the caller (`not_found`).",
         409: "Conflict (`version_conflict`, `deploy_conflict`, `ack_not_allowed`).",
         413: "Request body over the size limit (`request_too_large`).",
-        415: "Body of an unsupported media type (`unsupported_media_type`).",
+        415: "Body of an unsupported media type (`unsupported_media_type`): JSON bodies "
+        "need `Content-Type: application/json`.",
         422: "Invalid input (`invalid_input`, `invalid_definition`, "
         "`transition_not_allowed`).",
         500: "Unexpected server error (`internal`).",

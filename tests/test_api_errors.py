@@ -181,6 +181,27 @@ def test_415_for_a_definition_that_is_not_yaml_text(world: World) -> None:
     assert "text/yaml" in details["accepted"]
 
 
+def test_415_for_a_json_body_sent_as_another_media_type(world: World) -> None:
+    body = b'{"name": "plain"}'
+    for headers in ({"Content-Type": "text/plain"},
+                    {"Content-Type": "application/x-www-form-urlencoded"}, {}):
+        answer = world.admin.post("/agencies", content=body, headers=headers)
+        details = error_of(answer, 415, "unsupported_media_type")
+        assert details == {"accepted": ["application/json"]}
+        assert "application/json" in answer.json()["error"]["message"]
+    case = world.open_case()
+    error_of(world.council.post(f"/cases/{case['id']}/events",
+                                content=b'{"trigger": "accept", "role": "coordinator"}',
+                                headers={"Content-Type": "text/plain"}),
+             415, "unsupported_media_type")
+    # The token is checked first; JSON that is not an object stays invalid input.
+    error_of(world.server.client().post("/agencies", content=body,
+                                        headers={"Content-Type": "text/plain"}),
+             401, "unauthenticated")
+    error_of(world.admin.post("/agencies", json=["plain"]), 422, "invalid_input")
+    assert world.council.get(f"/cases/{case['id']}").json()["state"] == ["referred"]
+
+
 def test_422_invalid_definition_lists_every_problem_with_its_position(world: World) -> None:
     broken = EXAMPLE.replace("to: screening, by: [coordinator, police]",
                              "to: screeening, by: [coordinator, police]")
