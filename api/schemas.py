@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 MAX_ID = 2_147_483_647
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -62,6 +62,33 @@ def errors(
         }
         for status in (*statuses, 500)
     }
+
+
+def _storable_text(value: dict[str, Any]) -> dict[str, Any]:
+    """Refuse lone surrogates (JSON's ``"\\ud800"``): no UTF-8 store or hash can hold them.
+
+    Walked without recursion: a body may nest as deep as the JSON parser allows.
+    """
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    "text must be valid Unicode (a lone surrogate such as \\ud800 is not)"
+                ) from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+# Case data as sent: JSON values, keyed by field name; the engine checks names and types.
+CaseData = Annotated[dict[str, Any], AfterValidator(_storable_text)]
 
 
 # --- workflows ----------------------------------------------------------------------
@@ -179,7 +206,7 @@ class CaseIn(_In):
     assignments: dict[Name, AgencyRef] = Field(
         description="Role -> agency, by id or by name."
     )
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: CaseData = Field(default_factory=dict)
 
 
 class AssignIn(_In):
@@ -189,7 +216,7 @@ class AssignIn(_In):
 class EventIn(_In):
     trigger: Name
     role: Name
-    data: dict[str, Any] | None = None
+    data: CaseData | None = None
     expected_version: Id | None = Field(
         default=None, description="The case `version` last read; 409 if it has moved on."
     )

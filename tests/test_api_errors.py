@@ -276,6 +276,27 @@ def test_422_invalid_input_from_validation_and_from_the_engine(world: World) -> 
     error_of(world.admin.post("/agencies", json={"name": "council"}), 422, "invalid_input")
 
 
+def test_422_for_text_no_store_can_hold(world: World) -> None:
+    # JSON may escape a lone surrogate; UTF-8 (the database, the audit hash) cannot hold it.
+    opened = world.council.post(
+        "/cases", headers={"Content-Type": "application/json"},
+        content=b'{"workflow": "community_panel", "assignments": {"coordinator": "council"},'
+                b' "data": {"referral_reason": "a\\ud800b"}}',
+    )
+    details = error_of(opened, 422, "invalid_input")
+    assert [p["location"] for p in details["problems"]] == ["body.data"]
+    case = world.open_case()
+    fired = world.council.post(
+        f"/cases/{case['id']}/events", headers={"Content-Type": "application/json"},
+        content=b'{"trigger": "accept", "role": "coordinator",'
+                b' "data": {"referral_reason": ["\\udfff"]}}',
+    )
+    error_of(fired, 422, "invalid_input")
+    assert world.council.get(f"/cases/{case['id']}").json()["version"] == case["version"]
+    # Only the second case was opened; the refused one left nothing behind.
+    assert 'referral_case_events_total{kind="opened"} 1.0' in world.admin.get("/metrics").text
+
+
 def test_422_when_the_admin_asks_to_read_as_an_agency_role(world: World) -> None:
     case_id = world.open_case()["id"]
     for path in (f"/cases/{case_id}", f"/cases/{case_id}/history"):
