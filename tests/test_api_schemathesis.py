@@ -17,6 +17,7 @@ longer has.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +33,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from api.app import create_app
 from engine.settings import Settings
 
-MAX_EXAMPLES = 25
+# Bounded for the suite; REFERRAL_SCHEMATHESIS_EXAMPLES=100 (or more) for a deeper one-off run.
+MAX_EXAMPLES = int(os.environ.get("REFERRAL_SCHEMATHESIS_EXAMPLES", "25"))
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 
 
