@@ -184,11 +184,12 @@ class _Run:
                     now=start,
                 )
             except InvalidInput as exc:
-                raise InvalidInput(
-                    f"{self.script.path}:{self.script.data_line}: the case cannot be opened "
-                    f"with this data: {exc.message}",
-                    **exc.details,
-                ) from None
+                problem = self.script.data_problem(
+                    f"the case cannot be opened with this data: {exc.message}",
+                    exc.details.get("field"),
+                )
+                raise InvalidInput(problem.format(), **{**exc.details,
+                                                        "problems": [problem.as_dict()]}) from None
             self.case_id = view.id
         self.collect()
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from engine.calendar import calendar_for
-from engine.definitions.model import SYSTEM_ROLE, Definition
+from engine.definitions.model import SYSTEM_ROLE, Definition, Mark
 from engine.definitions.yamlsource import Document, YamlProblems, parse_yaml
 from engine.durations import parse_duration
 from engine.errors import InvalidInput, Problem
@@ -36,6 +36,9 @@ from engine.errors import InvalidInput, Problem
 __all__ = ["Script", "Step", "parse_script"]
 
 TOP_KEYS = ("start", "assign", "data", "steps", "until")
+# Far wider than any plan needs, and far enough from datetime's year 9999 that durations
+# (at most 100 years) and the run's horizon never overflow.
+YEARS = range(1970, 2200)
 STEP_KEYS = ("at", "fire", "ack", "as", "data")
 
 
@@ -64,6 +67,14 @@ class Script:
     # None: run until nothing is left to happen.
     until: datetime | None
     data_line: int = 1
+    # Where ``data`` and each of its keys stand, to locate a value the engine refuses.
+    data_marks: Mapping[str, Mark] = field(default_factory=dict)
+
+    def data_problem(self, message: str, field_name: object = None) -> Problem:
+        """``message`` about the initial data, at the key it names (else at ``data``)."""
+        mark = self.data_marks.get(str(field_name)) or self.data_marks.get("")
+        line, col = (mark.line, mark.col) if mark else (self.data_line, 1)
+        return Problem(self.path, line, col, message)
 
 
 class _Reader:
@@ -103,19 +114,35 @@ class _Reader:
         return value
 
     def parse_instant(self, value: Any) -> datetime | None:
-        """An absolute local time ('2026-03-02 09:00'); one with an offset is kept as given."""
+        """An absolute local time ('2026-03-02 09:00'); one with an offset is kept as given.
+
+        None if it is not a time at all; ``_BadInstant`` if it is one the run cannot use.
+        """
         if isinstance(value, bool) or not isinstance(value, str | int):
             return None
         try:
             parsed = datetime.fromisoformat(str(value).strip())
         except ValueError:
             return None
+        if parsed.year not in YEARS:
+            raise _BadInstant(f"{value!r} is outside the years a simulation covers "
+                              f"({YEARS.start} to {YEARS.stop - 1})")
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=self.zone)
+            local = parsed.replace(tzinfo=self.zone)
+            # A time skipped when the clocks go forward would silently move by an hour.
+            if local.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None) != parsed:
+                raise _BadInstant(
+                    f"{value!r} does not exist in {self.defn.timezone}: the clocks go "
+                    "forward at that time", "pick a time an hour later")
+            parsed = local
         return parsed.astimezone(UTC)
 
     def instant(self, loc: tuple[Any, ...], value: Any) -> datetime | None:
-        parsed = self.parse_instant(value)
+        try:
+            parsed = self.parse_instant(value)
+        except _BadInstant as exc:
+            self.fail(loc, exc.message, exc.hint)
+            return None
         if parsed is None:
             self.fail(loc, f"expected a local time such as '2026-03-02 09:00', got {value!r}")
         return parsed
@@ -129,8 +156,18 @@ class _Reader:
             except ValueError as exc:
                 self.fail(loc, f"bad offset {text!r}: {exc}")
                 return None
-            return self.calendar.add(base, duration)
-        parsed = self.parse_instant(value)
+            at = self.calendar.add(base, duration)
+            if at.astimezone(self.zone).year not in YEARS:
+                self.fail(loc, f"offset {text!r} ends in {at.astimezone(self.zone).year}, "
+                          f"after the years a simulation covers ({YEARS.start} to "
+                          f"{YEARS.stop - 1})")
+                return None
+            return at
+        try:
+            parsed = self.parse_instant(value)
+        except _BadInstant as exc:
+            self.fail(loc, exc.message, exc.hint)
+            return None
         if parsed is None:
             hint = None
             if isinstance(value, str):
@@ -145,6 +182,15 @@ class _Reader:
 
     def local(self, at: datetime) -> str:
         return at.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+class _BadInstant(ValueError):
+    """A well-formed time the run cannot use: out of range, or skipped by a DST change."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
 
 
 def _mapping(reader: _Reader, loc: tuple[Any, ...], value: Any, what: str) -> dict[Any, Any]:
@@ -248,7 +294,10 @@ def parse_script(text: str, path: str, defn: Definition) -> Script:
                 previous = step.at
         if raw.get("until") is not None:
             until = reader.when(("until",), raw["until"], start)
-            if until is not None and steps and steps[-1].at > until:
+            if until is not None and until < start:
+                reader.fail(("until",), f"until is {reader.local(until)}, before the start "
+                            f"({reader.local(start)})")
+            elif until is not None and steps and steps[-1].at > until:
                 late = steps[-1]
                 reader.fail(("steps", late.index, "at"), f"this step is at "
                             f"{reader.local(late.at)}, after until ({reader.local(until)})")
@@ -262,6 +311,8 @@ def parse_script(text: str, path: str, defn: Definition) -> Script:
         steps=tuple(steps),
         until=until,
         data_line=doc.mark(("data",)).line,
+        data_marks={"": doc.mark(("data",)),
+                    **{str(k): doc.key_mark(("data", k)) for k in data}},
     )
 
 

@@ -491,6 +491,18 @@ def test_a_year_of_case_time_is_fast() -> None:
          "  - {at: +1 hour, fire: accept, as: coordinator}\nuntil: 2026-03-02 09:30\n",
          "s.yaml:4:10: error: this step is at 2026-03-02 10:00 GMT, after until "
          "(2026-03-02 09:30 GMT)"),
+        ("start: 9999-12-31 23:00\nassign: {coordinator: C}\n",
+         "s.yaml:1:8: error: '9999-12-31 23:00' is outside the years a simulation covers "
+         "(1970 to 2199)"),
+        ("start: 2199-12-01 09:00\nassign: {coordinator: C}\nuntil: +2 months\n",
+         "s.yaml:3:8: error: offset '+2 months' ends in 2200, after the years a simulation "
+         "covers"),
+        ("start: 2026-03-29 01:30\nassign: {coordinator: C}\n",
+         "s.yaml:1:8: error: '2026-03-29 01:30' does not exist in Europe/London: the clocks "
+         "go forward at that time\n  hint: pick a time an hour later"),
+        ("start: 2026-03-02 09:00\nassign: {coordinator: C}\nuntil: 2026-03-01 09:00\n",
+         "s.yaml:3:8: error: until is 2026-03-01 09:00 GMT, before the start "
+         "(2026-03-02 09:00 GMT)"),
         ("start: 2026-03-02 09:00\nassign: {coordinator: C\n",
          "s.yaml:3:1: error: YAML syntax error"),
         ("", "s.yaml:1:1: error: the script is empty"),
@@ -524,8 +536,19 @@ def test_bad_initial_data_names_the_data_line() -> None:
     script = "start: 2026-03-02 09:00\nassign: {coordinator: C}\ndata: {risk_level: extreme}\n"
     with pytest.raises(InvalidInput) as caught:
         run_simulation(text, path, script, "s.yaml")
-    assert caught.value.message.startswith("s.yaml:3: the case cannot be opened")
-    assert "risk_level" in caught.value.message
+    # At the refused key, in the same shape as every other script problem.
+    assert caught.value.message.startswith(
+        "s.yaml:3:8: error: the case cannot be opened with this data: field 'risk_level'")
+    assert [p["line"] for p in caught.value.details["problems"]] == [3]
+
+
+def test_cli_bad_initial_data_is_a_located_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("start: 2026-03-02 09:00\nassign: {coordinator: C}\ndata:\n  colour: red\n")
+    result = CliRunner().invoke(app, ["simulate", "community_panel", "--script", str(bad)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{bad}:4:3: error: the case cannot be opened with this "
+                                    "data: unknown field 'colour'")
 
 
 # -- the command ---------------------------------------------------------------------------
