@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import service
 from engine.agencies import add_agency
 from engine.db import make_engine, session_factory, upgrade
+from engine.definitions.loader import read_source
 from engine.definitions.model import SYSTEM_ROLE, Definition
 from engine.deploy import deploy
 from engine.errors import InvalidInput, NotFound, ReferralError
@@ -103,7 +104,7 @@ def workflow_source(name_or_path: str) -> tuple[str, str]:
     """(text, path) of a YAML file, or of a shipped workflow given by name."""
     candidate = Path(name_or_path)
     if candidate.is_file():
-        return candidate.read_text(encoding="utf-8"), str(candidate)
+        return read_source(candidate), str(candidate)
     if name_or_path in shipped_names():
         entry = resources.files("workflows") / f"{name_or_path}.yaml"
         return entry.read_text(encoding="utf-8"), f"workflows/{name_or_path}.yaml"

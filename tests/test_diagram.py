@@ -323,4 +323,5 @@ def test_cli_refuses_an_undecodable_file(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00workflow")
     result = runner.invoke(app, ["diagram", str(binary)])
     assert result.exit_code == 1
-    assert "cannot read" in result.stderr
+    # The same located message as `referral validate` gives.
+    assert result.stderr.startswith(f"{binary}:1:1: error: the file is not UTF-8 text")

@@ -577,6 +577,15 @@ def test_cli_table() -> None:
     assert "case closed in closed_completed" in result.stdout
 
 
+def test_cli_an_undecodable_workflow_file_is_a_located_error(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00workflow")
+    result = CliRunner().invoke(app, ["simulate", str(binary), "--script",
+                                      str(EXAMPLES / "community_panel.yaml")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{binary}:1:1: error: the file is not UTF-8 text")
+
+
 def test_cli_errors_are_clear(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("start: 2026-03-02 09:00\nassign: {coordinator: C}\nstpes: []\n")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from engine.cli.common import err, handle_errors
+from engine.cli.common import handle_errors
 
 
 class DiagramFormat(StrEnum):
@@ -32,14 +32,9 @@ def diagram(
     """Print a diagram of a workflow: states, parallel tracks, transitions and timers."""
     # Imported here so the rest of the CLI starts without compiling CEL or YAML machinery.
     from engine.definitions.diagram import to_dot, to_mermaid
-    from engine.definitions.loader import load_definition
+    from engine.definitions.loader import load_path
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        err.print(f"error: cannot read {path}: {exc}", markup=False)
-        raise typer.Exit(1) from None
-    definition = load_definition(text, str(path))
+    definition = load_path(path)
     render = to_dot if fmt is DiagramFormat.dot else to_mermaid
     # Plain output: the diagram is meant to be piped into a file or a renderer.
     typer.echo(render(definition), nl=False)

@@ -43,16 +43,20 @@ def load_definition(text: str, path: str = "<string>") -> Definition:
 
 def load_path(path: str | FilePath) -> Definition:
     """Read and load one file; an unreadable file is a problem, not a traceback."""
+    return load_definition(read_source(path), str(path))
+
+
+def read_source(path: str | FilePath) -> str:
+    """The text of a workflow file; ``DefinitionError`` if it cannot be read as UTF-8."""
     name = str(path)
     try:
-        text = FilePath(path).read_text(encoding="utf-8")
+        return FilePath(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise DefinitionError([Problem(name, 1, 1, f"the file is not UTF-8 text: {exc.reason}")]
                               ) from None
     except OSError as exc:
         raise DefinitionError([Problem(name, 1, 1, f"cannot read the file: "
                                        f"{exc.strerror or exc}")]) from None
-    return load_definition(text, name)
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
