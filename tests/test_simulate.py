@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
+from engine.cli.simulate import state_label
 from engine.errors import InvalidInput
 from engine.simulate import Simulation, run_simulation, simulate, workflow_source
 
@@ -584,6 +585,57 @@ def test_cli_an_undecodable_workflow_file_is_a_located_error(tmp_path: Path) -> 
                                       str(EXAMPLES / "community_panel.yaml")])
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{binary}:1:1: error: the file is not UTF-8 text")
+
+
+def test_cli_table_reads_well_in_80_columns() -> None:
+    # A pipe or a plain terminal: the time and kind never wrap; each event is a sentence.
+    script = EXAMPLES / "community_panel.yaml"
+    result = CliRunner().invoke(app, ["simulate", "community_panel", "--script", str(script)],
+                                env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for expected in (
+        "2026-03-02 Mon 09:00   transition   case opened → referred",
+        "2026-03-03 Tue 08:55   rejected     accept by referrer refused",
+        "2026-03-03 Tue 09:00   transition   accept by coordinator → screening",
+        "2026-03-03 Tue 09:00   cancelled    triage, cancelled by accept",
+        "2026-03-17 Tue 09:00   escalation   screening_deadline [2] to coordinator",
+        "2026-04-07 Tue 15:00   ack          info_request_response [1] acknowledged by",
+        "2026-05-27 Wed 14:15   fired        consent_deadline [0] fires consent_lapsed",
+    ):
+        assert any(line.strip() == expected for line in lines), expected
+    # Every row starts with its whole time: rows are never split in the time column.
+    rows = [line for line in lines if line[:5].strip().isdigit()]
+    assert len(rows) == len(run_example("community_panel").rows)
+
+
+def test_the_readme_shows_the_current_timeline() -> None:
+    command = ("$ referral simulate community_panel --script "
+               "workflows/examples/community_panel.yaml\n")
+    readme = (REPO / "workflows" / "README.md").read_text(encoding="utf-8")
+    start = readme.index(command) + len(command)
+    shown = readme[start:readme.index("```\n", start)]
+    result = CliRunner().invoke(app, ["simulate", "community_panel", "--script",
+                                      str(EXAMPLES / "community_panel.yaml")],
+                                env={"COLUMNS": "80"})
+    current = "".join(line.rstrip() + "\n" for line in result.stdout.splitlines())
+    assert shown == current, "regenerate the timeline in workflows/README.md (COLUMNS=80)"
+
+
+def test_state_label_groups_parallel_tracks() -> None:
+    assert state_label(("screening",)) == "screening"
+    assert state_label(("support.mentoring.matching", "support.therapy.intake")) == (
+        "support: mentoring.matching + therapy.intake")
+
+
+def test_cli_an_undecodable_script_is_a_located_error(tmp_path: Path) -> None:
+    binary = tmp_path / "script.yaml"
+    binary.write_bytes(b"start: \xff\xfe\n")
+    result = CliRunner().invoke(app, ["simulate", "community_panel", "--script", str(binary)])
+    assert result.exit_code == 1
+    assert result.stderr == (f"{binary}:1:1: error: the script is not UTF-8 text: "
+                             "invalid start byte\n")
 
 
 def test_cli_errors_are_clear(tmp_path: Path) -> None:

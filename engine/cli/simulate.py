@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from engine.cli.common import err, handle_errors, out, print_json
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, Problem
+
+if TYPE_CHECKING:
+    from engine.simulate import Row, Simulation
 
 STYLE = {
     "transition": "bold",
@@ -46,9 +51,10 @@ def simulate(
 
     try:
         text = script.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        err.print(f"error: cannot read {script}: {exc}", markup=False)
-        raise typer.Exit(1) from None
+    except UnicodeDecodeError as exc:
+        _fail(Problem(str(script), 1, 1, f"the script is not UTF-8 text: {exc.reason}"))
+    except OSError as exc:
+        _fail(Problem(str(script), 1, 1, f"cannot read the script: {exc.strerror or exc}"))
     try:
         result = run(workflow, text, str(script))
     except InvalidInput as exc:
@@ -61,37 +67,83 @@ def simulate(
         for row in result.rows:
             print_json(row.as_dict())
         return
+    out.print(timeline_table(result))
+    ending = "closed" if result.closed else "still open"
+    out.print(f"case {ending} in {state_label(result.state)}", markup=False)
+
+
+def _fail(problem: Problem) -> NoReturn:
+    err.print(problem.format(), markup=False)
+    raise typer.Exit(1)
+
+
+def timeline_table(result: Simulation) -> Table:
+    """Three columns, so an 80-column terminal or pipe still reads well: the time and kind
+    never wrap, and one 'event' column tells the rest as a short sentence (who, to whom,
+    the state it leads to), with notes and refusals on a dimmed line below."""
     table = Table(
         title=f"{result.workflow} v{result.version}: simulated in {result.timezone}",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
     table.add_column("when", no_wrap=True)
     table.add_column("kind", no_wrap=True)
-    for name in ("what", "roles", "state after", "note"):
-        table.add_column(name, overflow="fold")
+    table.add_column("event", overflow="fold", ratio=1)
     shown: tuple[str, ...] = ()
     for row in result.rows:
         # The state only when it changes: most rows leave it as it was.
-        state = ", ".join(row.state) if row.state != shown else ""
+        changed = row.state != shown
         shown = row.state
-        what = row.trigger or ""
-        if row.timer:
-            what = f"{row.timer} [{row.step}]" if row.step is not None else row.timer
-            if row.trigger:
-                joint = "cancelled by" if row.kind == "cancelled" else "->"
-                what += f" {joint} {row.trigger}"
         table.add_row(
-            row.at.strftime("%Y-%m-%d %a %H:%M"),
-            row.kind,
-            what,
-            ", ".join(row.roles),
-            state,
-            row.note,
-            style=STYLE.get(row.kind, ""),
+            Text(row.at.strftime("%Y-%m-%d %a %H:%M")),
+            Text(row.kind, style=STYLE.get(row.kind, "")),
+            event_text(row, changed),
         )
-    out.print(table)
-    ending = "closed" if result.closed else "still open"
-    out.print(f"case {ending} in {', '.join(result.state)}", markup=False)
+    return table
+
+
+def event_text(row: Row, state_changed: bool) -> Text:
+    """What happened, as one line (plus a dimmed note line when there is one)."""
+    timer = f"{row.timer} [{row.step}]" if row.timer and row.step is not None else row.timer
+    roles = ", ".join(row.roles)
+    note = row.note
+    if row.kind == "transition" and row.trigger is None:
+        what = "case opened"
+        note = "" if note == "case opened" else note
+    elif row.kind in ("reminder", "escalation"):
+        what = f"{timer} to {roles}"
+    elif row.kind == "fired":
+        what = f"{timer} fires {row.trigger}" if row.trigger else f"{timer} fired"
+    elif row.kind == "cancelled":
+        what = f"{timer}, cancelled by {row.trigger}"
+    elif row.kind == "ack":
+        what = f"{timer} acknowledged by {roles}"
+    elif row.kind == "rejected" and row.timer and row.trigger:
+        what = f"{timer}: {row.trigger} by {roles} refused"
+    elif row.kind == "rejected":
+        what = f"{row.trigger or timer} by {roles} refused"
+    else:
+        what = f"{row.trigger} by {roles}"
+    text = Text(what)
+    if state_changed and row.kind in ("transition", "rejected") and row.state:
+        text.append(f" → {state_label(row.state)}", style="bold")
+    if note:
+        text.append(f"\n{note}", style="dim")
+    return text
+
+
+def state_label(config: tuple[str, ...]) -> str:
+    """A configuration, its parallel tracks grouped under their parallel state:
+    ``support: mentoring.sessions + therapy.intake``."""
+    groups: dict[str, list[str]] = {}
+    for path in config:
+        head, _, rest = path.partition(".")
+        groups.setdefault(head, []).append(rest)
+    return ", ".join(
+        head if rests == [""] else f"{head}: {' + '.join(r for r in rests if r)}"
+        for head, rests in groups.items()
+    )
 
 
 def register(app: typer.Typer) -> None:
