@@ -137,13 +137,17 @@ class _Reader:
             parsed = local
         return parsed.astimezone(UTC)
 
-    def instant(self, loc: tuple[Any, ...], value: Any) -> datetime | None:
+    def absolute(self, loc: tuple[Any, ...], value: Any) -> tuple[datetime | None, bool]:
+        """(the instant or None, whether a problem with it was already reported)."""
         try:
-            parsed = self.parse_instant(value)
+            return self.parse_instant(value), False
         except _BadInstant as exc:
             self.fail(loc, exc.message, exc.hint)
-            return None
-        if parsed is None:
+            return None, True
+
+    def instant(self, loc: tuple[Any, ...], value: Any) -> datetime | None:
+        parsed, reported = self.absolute(loc, value)
+        if parsed is None and not reported:
             self.fail(loc, f"expected a local time such as '2026-03-02 09:00', got {value!r}")
         return parsed
 
@@ -163,12 +167,8 @@ class _Reader:
                           f"{YEARS.stop - 1})")
                 return None
             return at
-        try:
-            parsed = self.parse_instant(value)
-        except _BadInstant as exc:
-            self.fail(loc, exc.message, exc.hint)
-            return None
-        if parsed is None:
+        parsed, reported = self.absolute(loc, value)
+        if parsed is None and not reported:
             hint = None
             if isinstance(value, str):
                 try:

@@ -112,12 +112,7 @@ def _check_top_level_finals(c: Checker, reachable: set[str]) -> None:
             c.error(("states",), "no final state: mark at least one top-level state "
                     "`final: true`, so cases can close", key=True)
         return
-    reverse: dict[str, set[str]] = defaultdict(set)
-    for source, dests in _edges(c).items():
-        for dest in dests:
-            if source in top and dest in top:
-                reverse[dest].add(source)
-    closing = _backwards(finals, reverse)
+    closing = _backwards(finals, _reverse_edges(c, set(top)))
     stuck = _stuck_parallels(c)
     for path, state in top.items():
         if path in stuck:
@@ -126,6 +121,16 @@ def _check_top_level_finals(c: Checker, reachable: set[str]) -> None:
             _error_at_state(c, path, f"state '{path}' has no path to a final state: a case "
                             "that gets here can never close",
                             "add a transition from it that leads towards a final state")
+
+
+def _reverse_edges(c: Checker, within: set[str]) -> dict[str, set[str]]:
+    """dest -> sources, for the transitions between states of ``within`` only."""
+    reverse: dict[str, set[str]] = defaultdict(set)
+    for source, dests in _edges(c).items():
+        for dest in dests:
+            if source in within and dest in within:
+                reverse[dest].add(source)
+    return reverse
 
 
 def _check_tracks(c: Checker, reachable: set[str]) -> None:
@@ -145,12 +150,7 @@ def _check_tracks(c: Checker, reachable: set[str]) -> None:
                 continue
             if path in exits:
                 continue  # a case stuck in a track can still leave the parallel state
-            reverse: dict[str, set[str]] = defaultdict(set)
-            for source, dests in _edges(c).items():
-                for dest in dests:
-                    if source in children and dest in children:
-                        reverse[dest].add(source)
-            done = _backwards(finals, reverse)
+            done = _backwards(finals, _reverse_edges(c, set(children)))
             for child in children:
                 if child in reachable and not states[child].final and child not in done:
                     _error_at_state(c, child, f"state '{child}' has no path to a final state "
