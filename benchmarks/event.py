@@ -106,34 +106,30 @@ class FloorEvent:
             raise
         raw.commit()
 
-    def _live_timers(self, case_id: int) -> list[Any]:
-        return self.raw.all(
-            "SELECT id, case_id, name, state, step, due_at, status, claimed_until, fired_at, "
-            "created_at FROM timers WHERE case_id = %s AND status IN (%s, %s) "
-            "ORDER BY due_at, id",
-            (case_id, "pending", "firing"),
-        )
-
     def _fire(self, case_id: int, agency_id: int, note: str, now: datetime) -> None:
         raw = self.raw
+        # The case with its version's content hash (the compiled-workflow cache key).
         case = raw.one(
-            "SELECT id, workflow_version_id, workflow, workflow_version, state, data, "
-            "milestones, revision, opened_at, closed_at, last_event_hash, last_event_seq "
-            "FROM cases WHERE id = %s",
+            "SELECT cases.id, cases.workflow_version_id, cases.workflow, "
+            "cases.workflow_version, cases.state, cases.data, cases.milestones, "
+            "cases.revision, cases.opened_at, cases.closed_at, cases.last_event_hash, "
+            "cases.last_event_seq, workflow_versions.content_hash FROM cases "
+            "JOIN workflow_versions ON workflow_versions.id = cases.workflow_version_id "
+            "WHERE cases.id = %s",
             (case_id,),
         )
-        roles = raw.all(
-            "SELECT role FROM case_assignments WHERE case_id = %s AND agency_id = %s",
-            (case_id, agency_id),
+        # Every holder with its name: the access check, the reader's roles, the view.
+        held = raw.all(
+            "SELECT case_assignments.role, case_assignments.agency_id, agencies.name "
+            "FROM case_assignments JOIN agencies ON agencies.id = case_assignments.agency_id "
+            "WHERE case_assignments.case_id = %s ORDER BY case_assignments.role",
+            (case_id,),
         )
-        if ("worker",) not in [tuple(r) for r in roles]:
+        if ("worker", agency_id) not in [(r[0], r[1]) for r in held]:
             raise RuntimeError(f"agency {agency_id} is not the worker on case {case_id}")
-        raw.one(
-            "SELECT content_hash, workflow, version FROM workflow_versions WHERE id = %s",
-            (case[1],),
-        )
         state = raw.json_value(case[4])
         data = raw.json_value(case[5])
+        milestones = raw.json_value(case[6])
         seen, prev_hash, seq = case[7], case[10], case[11] + 1
         target, started = BOUNCE[state[0]]
         cur = raw.execute(
@@ -142,14 +138,30 @@ class FloorEvent:
         )
         if cur.rowcount != 1:
             raise RuntimeError(f"case {case_id} changed under the floor")
-        live = self._live_timers(case_id)
-        cancelled = [row for row in live if row[3] == state[0]]
+        live = raw.all(
+            "SELECT id, name, state, step, due_at, status FROM timers "
+            "WHERE case_id = %s AND status IN (%s, %s) ORDER BY due_at, id",
+            (case_id, "pending", "firing"),
+        )
+        cancelled = [row for row in live if row[2] == state[0]]
+        for row in cancelled:
+            raw.execute(
+                "UPDATE timers SET status = %s, claimed_until = %s WHERE id = %s",
+                ("cancelled", None, row[0]),
+            )
+        due = self.calendar.add(now, self.after[started])
+        raw.insert(
+            "INSERT INTO timers (case_id, name, state, step, due_at, status, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (case_id, started, self.timer_state[started], 0, raw.ts(due), "pending",
+             raw.ts(now)),
+        )
         changes = {"note": note} if data.get("note") != note else {}
         merged = {**data, "note": note}
         event_data = {
             "changes": changes,
             "timers_started": [started],
-            "timers_cancelled": sorted({row[2] for row in cancelled}),
+            "timers_cancelled": sorted({row[1] for row in cancelled}),
             "milestones": [],
         }
         digest = event_hash(
@@ -158,39 +170,18 @@ class FloorEvent:
             data=event_data, prev_hash=prev_hash,
         )
         raw.execute(
-            "UPDATE cases SET state = %j, data = %j, last_event_hash = %s, last_event_seq = %s "
-            "WHERE id = %s",
-            (raw.js([target]), raw.js(merged), digest, seq, case_id),
-        )
-        raw.execute(
             "INSERT INTO case_events (case_id, seq, at, kind, agency_id, role, \"trigger\", "
             "from_state, to_state, data, prev_hash, hash) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %j, %j, %j, %s, %s)",
             (case_id, seq, raw.ts(now), "transition", agency_id, "worker", "hit",
              raw.js(state), raw.js([target]), raw.js(event_data), prev_hash, digest),
         )
-        for row in cancelled:
-            raw.execute("UPDATE timers SET status = %s WHERE id = %s", ("cancelled", row[0]))
-        due = self.calendar.add(now, self.after[started])
         raw.execute(
-            "INSERT INTO timers (case_id, name, state, step, due_at, status, claimed_until, "
-            "fired_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (case_id, started, self.timer_state[started], 0, raw.ts(due), "pending", None,
-             None, raw.ts(now)),
+            "UPDATE cases SET state = %j, data = %j, milestones = %j, closed_at = %s, "
+            "last_event_hash = %s, last_event_seq = %s WHERE id = %s",
+            (raw.js([target]), raw.js(merged), raw.js(milestones), None, digest, seq,
+             case_id),
         )
-        # The reader's view, as the service returns it.
-        raw.all(
-            "SELECT role FROM case_assignments WHERE case_id = %s AND agency_id = %s",
-            (case_id, agency_id),
-        )
-        held = raw.all(
-            "SELECT role, agency_id FROM case_assignments WHERE case_id = %s ORDER BY role",
-            (case_id,),
-        )
-        ids = sorted({row[1] for row in held})
-        marks = ", ".join(["%s"] * len(ids))
-        raw.all(f"SELECT id, name FROM agencies WHERE id IN ({marks})", tuple(ids))
-        self._live_timers(case_id)
 
 
 def floor_work(index: int, params: Params, ready: Callable[[], None]) -> int:

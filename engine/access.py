@@ -8,17 +8,49 @@ reader, the coordinator and the system included.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.definitions.model import SYSTEM_ROLE, Definition
 from engine.errors import Forbidden, InvalidInput, NotFound
-from engine.models import CaseAssignment
+from engine.models import Base, CaseAssignment
 
 # Keys of an audit event's data that hold field values (and so are filtered by reader).
 FIELD_KEYS = ("changes",)
+
+_assigned = Base.metadata.tables["case_assignments"]
+_agencies = Base.metadata.tables["agencies"]
+# Every holder of a role on the case with the agency's name: the access check, the
+# reader's roles and the view's assignments all come from this one statement.
+_HOLDERS = (
+    select(_assigned.c.role, _assigned.c.agency_id, _agencies.c.name)
+    .select_from(_assigned.join(_agencies, _agencies.c.id == _assigned.c.agency_id))
+    .where(_assigned.c.case_id == bindparam("b_case"))
+    .order_by(_assigned.c.role)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Holders:
+    """Who holds which role on a case, and the names of those agencies."""
+
+    assignments: dict[str, int]  # role -> agency id, by role
+    names: dict[int, str]
+
+    def roles_of(self, agency_id: int) -> frozenset[str]:
+        return frozenset(role for role, held in self.assignments.items() if held == agency_id)
+
+
+def holders(conn: Connection, case_id: int) -> Holders:
+    assignments: dict[str, int] = {}
+    names: dict[int, str] = {}
+    for role, agency_id, name in conn.execute(_HOLDERS, {"b_case": case_id}):
+        assignments[role] = agency_id
+        names[agency_id] = name
+    return Holders(assignments, names)
 
 
 def roles_on_case(session: Session, case_id: int, agency_id: int) -> frozenset[str]:
@@ -53,15 +85,32 @@ def reader_roles(
     ``visible_to`` keeps from it. With ``role`` an agency reads in that role only.
     """
     if agency_id is None:
-        if role not in (None, SYSTEM_ROLE):
-            raise InvalidInput(
-                f"the administrator reads case {case_id} as {SYSTEM_ROLE!r} only; "
-                f"read as {role!r} with that agency's token",
-                case_id=case_id,
-                role=role,
-            )
+        _admin_reads_as_system(case_id, role)
         return frozenset({SYSTEM_ROLE})
-    held = roles_on_case(session, case_id, agency_id)
+    return _reader_roles_in(roles_on_case(session, case_id, agency_id), case_id, role)
+
+
+def reader_roles_from(
+    found: Holders, case_id: int, agency_id: int | None, role: str | None = None
+) -> frozenset[str]:
+    """``reader_roles`` answered from the case's ``holders`` (no statement of its own)."""
+    if agency_id is None:
+        _admin_reads_as_system(case_id, role)
+        return frozenset({SYSTEM_ROLE})
+    return _reader_roles_in(found.roles_of(agency_id), case_id, role)
+
+
+def _admin_reads_as_system(case_id: int, role: str | None) -> None:
+    if role not in (None, SYSTEM_ROLE):
+        raise InvalidInput(
+            f"the administrator reads case {case_id} as {SYSTEM_ROLE!r} only; "
+            f"read as {role!r} with that agency's token",
+            case_id=case_id,
+            role=role,
+        )
+
+
+def _reader_roles_in(held: frozenset[str], case_id: int, role: str | None) -> frozenset[str]:
     if not held:
         raise not_found(case_id)
     if role is None:
@@ -80,7 +129,17 @@ def check_actor(session: Session, case_id: int, agency_id: int | None, role: str
     """An agency may act only in a role it holds on the case; ``system`` is the engine's."""
     if agency_id is None:
         return
-    held = roles_on_case(session, case_id, agency_id)
+    _check_held(roles_on_case(session, case_id, agency_id), case_id, role)
+
+
+def check_actor_from(found: Holders, case_id: int, agency_id: int | None, role: str) -> None:
+    """``check_actor`` answered from the case's ``holders`` (no statement of its own)."""
+    if agency_id is None:
+        return
+    _check_held(found.roles_of(agency_id), case_id, role)
+
+
+def _check_held(held: frozenset[str], case_id: int, role: str) -> None:
     if not held:
         raise not_found(case_id)
     if role == SYSTEM_ROLE:

@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
+from engine.casestore import CaseRow
 from engine.errors import NotFound
-from engine.models import Case, CaseEvent
+from engine.models import Base, Case, CaseEvent
 
 KINDS = frozenset(
     {
@@ -71,6 +72,10 @@ def event_hash(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+# No RETURNING: nothing reads the new event's id.
+_INSERT = insert(Base.metadata.tables["case_events"]).inline()
+
+
 def _stored_hash(event: CaseEvent) -> str:
     return event_hash(
         case_id=event.case_id,
@@ -105,15 +110,82 @@ def append_event(
     The caller must hold the case for writing (``casestore.claim``) so that two writers
     never extend the same chain head.
     """
+    values = _next_event(
+        case.id,
+        case.last_event_seq,
+        case.last_event_hash,
+        kind=kind,
+        at=at,
+        role=role,
+        agency_id=agency_id,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=to_state,
+        data=data,
+    )
+    event = CaseEvent(**values)
+    session.add(event)
+    case.last_event_seq = values["seq"]
+    case.last_event_hash = values["hash"]
+    return event
+
+
+def insert_event(
+    conn: Connection,
+    case: CaseRow,
+    *,
+    kind: str,
+    at: datetime,
+    role: str,
+    agency_id: int | None,
+    trigger: str | None = None,
+    from_state: Iterable[str] = (),
+    to_state: Iterable[str] = (),
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """``append_event`` for the event path: one Core INSERT, and the chain head moved on
+    ``case`` (written back by the caller, ``casestore.write_row``)."""
+    values = _next_event(
+        case.id,
+        case.last_event_seq,
+        case.last_event_hash,
+        kind=kind,
+        at=at,
+        role=role,
+        agency_id=agency_id,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=to_state,
+        data=data,
+    )
+    conn.execute(_INSERT, values)
+    case.last_event_seq = values["seq"]
+    case.last_event_hash = values["hash"]
+
+
+def _next_event(
+    case_id: int,
+    last_seq: int,
+    prev: str,
+    *,
+    kind: str,
+    at: datetime,
+    role: str,
+    agency_id: int | None,
+    trigger: str | None,
+    from_state: Iterable[str],
+    to_state: Iterable[str],
+    data: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The column values of the event after ``last_seq``/``prev``, its hash included."""
     if kind not in KINDS:
         raise ValueError(f"unknown audit event kind {kind!r}")
     # A JSON round trip makes the hashed form exactly what the database hands back.
     payload: dict[str, Any] = json.loads(json.dumps(dict(data or {})))
-    seq = case.last_event_seq + 1
-    prev = case.last_event_hash
+    seq = last_seq + 1
     before, after = list(from_state), list(to_state)
     digest = event_hash(
-        case_id=case.id,
+        case_id=case_id,
         seq=seq,
         at=at,
         kind=kind,
@@ -125,24 +197,20 @@ def append_event(
         data=payload,
         prev_hash=prev,
     )
-    event = CaseEvent(
-        case_id=case.id,
-        seq=seq,
-        at=at,
-        kind=kind,
-        agency_id=agency_id,
-        role=role,
-        trigger=trigger,
-        from_state=before,
-        to_state=after,
-        data=payload,
-        prev_hash=prev,
-        hash=digest,
-    )
-    session.add(event)
-    case.last_event_seq = seq
-    case.last_event_hash = digest
-    return event
+    return {
+        "case_id": case_id,
+        "seq": seq,
+        "at": at,
+        "kind": kind,
+        "agency_id": agency_id,
+        "role": role,
+        "trigger": trigger,
+        "from_state": before,
+        "to_state": after,
+        "data": payload,
+        "prev_hash": prev,
+        "hash": digest,
+    }
 
 
 @dataclass(frozen=True, slots=True)

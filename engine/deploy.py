@@ -143,6 +143,17 @@ def compiled_by_id(session: Session, row_id: int) -> CompiledWorkflow:
     return _remember(digest, compile_definition(load_definition(source, f"{workflow}@v{version}")))
 
 
+def compiled_by_hash(session: Session, row_id: int, digest: str) -> CompiledWorkflow:
+    """The compiled machine of version row ``row_id`` whose content hash ``digest`` the
+    caller read with the case: no statement at all once compiled (the cache is keyed by
+    content, so it holds across databases and wiped-and-reused row ids)."""
+    with _cache_lock:
+        hit = _cache.get(digest)
+    if hit is not None:
+        return hit
+    return compiled_by_id(session, row_id)
+
+
 def version_id(session: Session, workflow: str, version: int | None = None) -> int:
     """The id of a deployed version (the latest when ``version`` is None), or NotFound."""
     query = select(WorkflowVersion.id).where(WorkflowVersion.workflow == workflow)

@@ -45,10 +45,7 @@ def record(
     """
     if not names:
         return
-    milestones = dict(case.milestones)
-    for name in names:
-        milestones[name] = {"at": now.isoformat(), "agency_id": agency_id, "role": role}
-    case.milestones = milestones
+    case.milestones = stamped(case.milestones, names, role=role, agency_id=agency_id, now=now)
     for name in names:
         append_event(
             session,
@@ -62,3 +59,18 @@ def record(
             to_state=case.state,
             data={"milestone": name},
         )
+
+
+def stamped(
+    reached: Mapping[str, Any],
+    names: list[str],
+    *,
+    role: str,
+    agency_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The case's milestones with ``names`` added, each with when and who."""
+    milestones = dict(reached)
+    for name in names:
+        milestones[name] = {"at": now.isoformat(), "agency_id": agency_id, "role": role}
+    return milestones

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
-from engine import schedule
-from engine.access import assignments as case_assignments
-from engine.access import filter_event_data, filter_fields
+from engine.access import Holders, filter_event_data, filter_fields
 from engine.definitions.model import Definition
 from engine.machine import CompiledWorkflow
-from engine.models import Agency, Case, CaseEvent
+from engine.models import CaseEvent
+from engine.schedule import LiveTimer
 from engine.views import AllowedView, CaseView, EventView, TimerView
+
+
+class CaseLike(Protocol):
+    """What a view reads of a case: an ORM ``Case`` or a ``casestore.CaseRow``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def workflow(self) -> str: ...
+    @property
+    def workflow_version(self) -> int: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def state(self) -> list[Any]: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def milestones(self) -> dict[str, Any]: ...
+    @property
+    def opened_at(self) -> datetime: ...
+    @property
+    def closed_at(self) -> datetime | None: ...
 
 
 def event_view(event: CaseEvent, defn: Definition, readers: frozenset[str]) -> EventView:
@@ -34,14 +57,18 @@ def event_view(event: CaseEvent, defn: Definition, readers: frozenset[str]) -> E
 
 
 def build_case_view(
-    session: Session,
-    case: Case,
+    case: CaseLike,
     compiled: CompiledWorkflow,
     readers: frozenset[str],
     *,
     full: bool,
+    holders: Holders,
+    timers: Sequence[LiveTimer],
 ) -> CaseView:
-    """The case as ``readers`` see it; ``full`` lists triggers allowed for any role."""
+    """The case as ``readers`` see it; ``full`` lists triggers allowed for any role.
+
+    ``holders`` and ``timers`` (live, soonest first) are what the caller already read.
+    """
     defn = compiled.definition
     config = tuple(case.state)
     shown, withheld = filter_fields(defn, case.data, readers)
@@ -52,13 +79,6 @@ def build_case_view(
             AllowedView(a.trigger, a.dest, tuple(sorted(a.roles)))
             for a in compiled.allowed(config, case.data, frozenset(case.milestones), roles)
         )
-    held = case_assignments(session, case.id)
-    rows = session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(set(held.values()))))
-    names = {agency_id: name for agency_id, name in rows}
-    timers = tuple(
-        TimerView(t.id, t.name, t.state, t.step, t.due_at, t.status)
-        for t in schedule.live_timers(session, case.id)
-    )
     return CaseView(
         id=case.id,
         workflow=case.workflow,
@@ -71,9 +91,9 @@ def build_case_view(
         data=shown,
         withheld=withheld,
         milestones={name: dict(info) for name, info in case.milestones.items()},
-        assignments=held,
+        assignments=dict(holders.assignments),
         roles=tuple(sorted(readers)),
         allowed=allowed,
-        timers=timers,
-        agency_names=names,
+        timers=tuple(TimerView(t.id, t.name, t.state, t.step, t.due_at, t.status) for t in timers),
+        agency_names=dict(holders.names),
     )

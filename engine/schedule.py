@@ -3,6 +3,11 @@
 Timers are durable rows; whether one is due is decided from them alone. Cancelling is a
 status change, so a worker that already claimed a row (``firing``) finds it cancelled
 when it re-checks under the case's lock.
+
+A transition reads the case's live rows once (after claiming the case, so under its
+lock), works out what to cancel and start on that list, and hands the list back as it
+stands afterwards: the reader's view needs no second read. Statements are Core, built
+once at import.
 """
 
 from __future__ import annotations
@@ -11,83 +16,110 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from engine.calendar import calendar_for
 from engine.definitions.model import Definition, TimerDef
-from engine.models import Case, Timer
+from engine.models import Base
 
 LIVE = ("pending", "firing")
+
+_timers = Base.metadata.tables["timers"]
+_LIVE = (
+    select(
+        _timers.c.id,
+        _timers.c.name,
+        _timers.c.state,
+        _timers.c.step,
+        _timers.c.due_at,
+        _timers.c.status,
+    )
+    .where(_timers.c.case_id == bindparam("b_case"), _timers.c.status.in_(LIVE))
+    .order_by(_timers.c.due_at, _timers.c.id)
+)
+_CANCEL = (
+    update(_timers)
+    .where(_timers.c.id == bindparam("b_id"))
+    .values(status="cancelled", claimed_until=None)
+)
+_START = insert(_timers).values(
+    case_id=bindparam("b_case"),
+    name=bindparam("b_name"),
+    state=bindparam("b_state"),
+    step=0,
+    due_at=bindparam("b_due"),
+    status="pending",
+    created_at=bindparam("b_now"),
+)
+
+
+@dataclass(slots=True)
+class LiveTimer:
+    """A pending or claimed timer row of a case (step 0 the timer, k >= 1 a ladder step)."""
+
+    id: int
+    name: str
+    state: str
+    step: int
+    due_at: datetime
+    status: str
 
 
 @dataclass(slots=True)
 class TimerChanges:
-    """Names of the timers a transition started and cancelled, for its audit event."""
+    """Names of the timers a transition started and cancelled, for its audit event, and
+    the case's live timers afterwards, soonest first."""
 
     started: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    live: list[LiveTimer] = field(default_factory=list)
 
 
 def due_at(defn: Definition, timer: TimerDef, now: datetime) -> datetime:
     return calendar_for(defn).add(now, timer.after)
 
 
-def start_timer(
-    session: Session, case: Case, defn: Definition, timer: TimerDef, now: datetime
-) -> Timer:
-    """A pending row for the timer itself (step 0), due ``timer.after`` from ``now``."""
-    row = Timer(
-        case_id=case.id,
-        name=timer.name,
-        state=timer.state,
-        step=0,
-        due_at=due_at(defn, timer, now),
-        status="pending",
-        created_at=now,
-    )
-    session.add(row)
-    return row
-
-
-def live_timers(session: Session, case_id: int) -> list[Timer]:
+def live_timers(conn: Connection, case_id: int) -> list[LiveTimer]:
     """Pending and claimed timer rows of a case, soonest first."""
-    return list(
-        session.scalars(
-            select(Timer)
-            .where(Timer.case_id == case_id, Timer.status.in_(LIVE))
-            .order_by(Timer.due_at, Timer.id)
-        )
-    )
+    return [LiveTimer(*row) for row in conn.execute(_LIVE, {"b_case": case_id})]
 
 
-def cancel_timers(
-    session: Session,
-    case_id: int,
+def _start(
+    conn: Connection, case_id: int, defn: Definition, timer: TimerDef, now: datetime
+) -> LiveTimer:
+    """A pending row for the timer itself (step 0), due ``timer.after`` from ``now``."""
+    due = due_at(defn, timer, now)
+    params = {"b_case": case_id, "b_name": timer.name, "b_state": timer.state}
+    result = conn.execute(_START, {**params, "b_due": due, "b_now": now})
+    (row_id,) = result.inserted_primary_key or (None,)
+    assert row_id is not None
+    return LiveTimer(row_id, timer.name, timer.state, 0, due, "pending")
+
+
+def _cancel(
+    conn: Connection,
+    live: list[LiveTimer],
     *,
     states: Collection[str] | None = None,
     names: Collection[str] | None = None,
-) -> list[str]:
-    """Cancel live rows (every ladder step too) of the given states and/or timer names.
-
-    With neither filter every live timer of the case is cancelled. Returns the names
-    cancelled, sorted and without repeats.
-    """
-    cancelled: set[str] = set()
-    for row in live_timers(session, case_id):
-        if states is not None and row.state not in states:
-            continue
-        if names is not None and row.name not in names:
-            continue
-        row.status = "cancelled"
-        row.claimed_until = None
-        cancelled.add(row.name)
-    return sorted(cancelled)
+) -> set[str]:
+    """Cancel live rows (every ladder step too) of the given states and/or timer names;
+    with neither filter every live timer. Takes them off ``live``; returns their names."""
+    gone = [
+        row
+        for row in live
+        if (states is None or row.state in states) and (names is None or row.name in names)
+    ]
+    if gone:
+        conn.execute(_CANCEL, [{"b_id": row.id} for row in gone])
+        ids = {row.id for row in gone}
+        live[:] = [row for row in live if row.id not in ids]
+    return {row.name for row in gone}
 
 
 def on_transition(
-    session: Session,
-    case: Case,
+    conn: Connection,
+    case_id: int,
     defn: Definition,
     *,
     trigger: str | None,
@@ -96,21 +128,27 @@ def on_transition(
     active_after: Collection[str],
     final: bool,
     now: datetime,
+    live: list[LiveTimer] | None = None,
 ) -> TimerChanges:
     """Cancel the timers of exited states, start those of entered states, and restart
     (cancel and start again) the timers whose ``restart_on`` lists ``trigger`` while
-    their state stays active."""
+    their state stays active.
+
+    ``live`` is the case's live rows when the caller knows them (none, for a case being
+    opened); else they are read here. The caller holds the case for writing.
+    """
+    rows = live_timers(conn, case_id) if live is None else list(live)
     exited_set, entered_set = set(exited), set(entered)
     changes = TimerChanges()
-    cancelled = set(cancel_timers(session, case.id, states=exited_set)) if exited_set else set()
+    cancelled = _cancel(conn, rows, states=exited_set) if exited_set else set()
     if final:
-        cancelled.update(cancel_timers(session, case.id))
+        cancelled.update(_cancel(conn, rows))
     started: list[str] = []
     for timer in defn.timers:
         # A state only passed through (a track's final state before its join) is in
         # ``entered`` but not active afterwards: its timers never start.
         if timer.state in entered_set and timer.state in active_after:
-            start_timer(session, case, defn, timer, now)
+            rows.append(_start(conn, case_id, defn, timer, now))
             started.append(timer.name)
         elif (
             trigger is not None
@@ -118,9 +156,10 @@ def on_transition(
             and timer.state in active_after
             and not final
         ):
-            cancelled.update(cancel_timers(session, case.id, names={timer.name}))
-            start_timer(session, case, defn, timer, now)
+            cancelled.update(_cancel(conn, rows, names={timer.name}))
+            rows.append(_start(conn, case_id, defn, timer, now))
             started.append(timer.name)
     changes.started = started
     changes.cancelled = sorted(cancelled)
+    changes.live = sorted(rows, key=lambda row: (row.due_at, row.id))
     return changes

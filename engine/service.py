@@ -16,15 +16,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import casedata, milestones, schedule
-from engine.access import check_actor, reader_roles
-from engine.audit import append_event
-from engine.casestore import check_version, claim, load_case
+from engine.access import check_actor, check_actor_from, holders, reader_roles, reader_roles_from
+from engine.audit import append_event, insert_event
+from engine.casestore import (
+    check_version,
+    claim,
+    claim_row,
+    load_case,
+    load_row,
+    sync_identity,
+    write_row,
+)
 from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE, Definition
-from engine.deploy import compiled_by_id, compiled_for_case, version_id
+from engine.deploy import compiled_by_hash, compiled_by_id, compiled_for_case, version_id
 from engine.errors import Forbidden, InvalidInput
 from engine.escalations import acknowledge
+from engine.machine import CompiledWorkflow
 from engine.models import Agency, Case, CaseAssignment, CaseEvent
-from engine.reading import build_case_view, event_view
+from engine.reading import CaseLike, build_case_view, event_view
+from engine.schedule import LiveTimer
 from engine.views import CaseView, EventView
 
 __all__ = ["acknowledge", "assign", "fire", "history", "open_case", "view"]
@@ -93,8 +103,8 @@ def open_case(
         session.add(CaseAssignment(case_id=case.id, role=assigned_role, agency_id=assigned_agency))
     entered = compiled.active_states(config)
     timers = schedule.on_transition(
-        session,
-        case,
+        session.connection(),
+        case.id,
         defn,
         trigger=None,
         exited=(),
@@ -102,6 +112,7 @@ def open_case(
         active_after=entered,
         final=compiled.is_final(config),
         now=now,
+        live=[],
     )
     reached = milestones.newly_reached(defn, {}, None, entered)
     append_event(
@@ -121,9 +132,28 @@ def open_case(
         },
     )
     milestones.record(session, case, reached, role=role, agency_id=agency_id, trigger=None, now=now)
+    return _view_of(session, case, compiled, agency_id, full=agency_id is None, timers=timers.live)
+
+
+def _view_of(
+    session: Session,
+    case: CaseLike,
+    compiled: CompiledWorkflow,
+    agency_id: int | None,
+    *,
+    full: bool,
+    readers: frozenset[str] | None = None,
+    timers: list[LiveTimer] | None = None,
+) -> CaseView:
+    """The reader's view, read after the session's pending writes went out; ``readers``
+    when the caller settled them before writing, else the agency's roles now."""
     session.flush()
-    readers = reader_roles(session, case.id, agency_id)
-    return build_case_view(session, case, compiled, readers, full=agency_id is None)
+    conn = session.connection()
+    found = holders(conn, case.id)
+    if readers is None:
+        readers = reader_roles_from(found, case.id, agency_id)
+    live = schedule.live_timers(conn, case.id) if timers is None else timers
+    return build_case_view(case, compiled, readers, full=full, holders=found, timers=live)
 
 
 def fire(
@@ -137,11 +167,19 @@ def fire(
     expected_version: int | None = None,
     now: datetime,
 ) -> CaseView:
-    """Fire ``trigger`` on a case as ``role``; ``agency_id`` None is the system/admin."""
-    case = load_case(session, case_id)
-    check_actor(session, case.id, agency_id, role)
+    """Fire ``trigger`` on a case as ``role``; ``agency_id`` None is the system/admin.
+
+    The hot path: Core statements built once (``casestore``, ``access``, ``schedule``,
+    ``audit``), each read done once and reused for the returned view.
+    """
+    # The caller's own pending ORM changes go first, as an autoflush would send them.
+    session.flush()
+    conn = session.connection()
+    case = load_row(conn, case_id)
+    found = holders(conn, case.id)
+    check_actor_from(found, case.id, agency_id, role)
     check_version(case, expected_version)
-    compiled = compiled_for_case(session, case)
+    compiled = compiled_by_hash(session, case.workflow_version_id, case.content_hash)
     defn = compiled.definition
     given = casedata.validate(defn, data)
     merged = {k: v for k, v in {**case.data, **given}.items() if v is not None}
@@ -150,13 +188,13 @@ def fire(
         tuple(case.state), trigger, role, merged, frozenset(case.milestones), case_id=case.id
     )
     # Everything above only read; from here on the case is ours or we lose the race.
-    claim(session, case)
+    claim_row(conn, case)
     before, after = tuple(decision.source), tuple(decision.target)
     final = compiled.is_final(after)
     entered = set(decision.entered)
     timers = schedule.on_transition(
-        session,
-        case,
+        conn,
+        case.id,
         defn,
         trigger=trigger,
         exited=decision.exited,
@@ -178,8 +216,8 @@ def fire(
     }
     if decision.joined is not None:
         event_data["joined"] = decision.joined
-    append_event(
-        session,
+    insert_event(
+        conn,
         case,
         kind="transition",
         at=now,
@@ -190,12 +228,29 @@ def fire(
         to_state=after,
         data=event_data,
     )
-    milestones.record(
-        session, case, reached, role=role, agency_id=agency_id, trigger=trigger, now=now
+    if reached:
+        case.milestones = milestones.stamped(
+            case.milestones, reached, role=role, agency_id=agency_id, now=now
+        )
+        for name in reached:
+            insert_event(
+                conn,
+                case,
+                kind="milestone",
+                at=now,
+                role=role,
+                agency_id=agency_id,
+                trigger=trigger,
+                from_state=case.state,
+                to_state=case.state,
+                data={"milestone": name},
+            )
+    write_row(conn, case)
+    sync_identity(session, case)
+    readers = reader_roles_from(found, case.id, agency_id)
+    return build_case_view(
+        case, compiled, readers, full=agency_id is None, holders=found, timers=timers.live
     )
-    session.flush()
-    readers = reader_roles(session, case.id, agency_id)
-    return build_case_view(session, case, compiled, readers, full=agency_id is None)
 
 
 def assign(
@@ -219,7 +274,9 @@ def assign(
         raise InvalidInput(f"case {case.id} is closed", case_id=case.id)
     current = session.get(CaseAssignment, (case.id, role))
     if current is not None and current.agency_id == agency_id:
-        return build_case_view(session, case, compiled, readers, full=by_agency_id is None)
+        return _view_of(
+            session, case, compiled, by_agency_id, full=by_agency_id is None, readers=readers
+        )
     claim(session, case)
     previous = current.agency_id if current is not None else None
     if current is None:
@@ -237,8 +294,9 @@ def assign(
         to_state=case.state,
         data={"role": role, "agency_id": agency_id, "previous_agency_id": previous},
     )
-    session.flush()
-    return build_case_view(session, case, compiled, readers, full=by_agency_id is None)
+    return _view_of(
+        session, case, compiled, by_agency_id, full=by_agency_id is None, readers=readers
+    )
 
 
 def view(
@@ -254,11 +312,19 @@ def view(
     ``role`` narrows the view to one role the agency holds (or, for the administrator,
     previews the case as that role would see it).
     """
-    case = load_case(session, case_id)
-    readers = reader_roles(session, case.id, agency_id, role)
-    compiled = compiled_for_case(session, case)
+    session.flush()
+    conn = session.connection()
+    case = load_row(conn, case_id)
+    found = holders(conn, case.id)
+    readers = reader_roles_from(found, case.id, agency_id, role)
+    compiled = compiled_by_hash(session, case.workflow_version_id, case.content_hash)
     return build_case_view(
-        session, case, compiled, readers, full=agency_id is None and role is None
+        case,
+        compiled,
+        readers,
+        full=agency_id is None and role is None,
+        holders=found,
+        timers=schedule.live_timers(conn, case.id),
     )
 
 
@@ -266,9 +332,11 @@ def history(
     session: Session, case_id: int, *, agency_id: int | None, role: str | None = None
 ) -> list[EventView]:
     """The case's audit events in order, restricted field values left out."""
-    case = load_case(session, case_id)
-    readers = reader_roles(session, case.id, agency_id, role)
-    defn = compiled_for_case(session, case).definition
+    session.flush()
+    conn = session.connection()
+    case = load_row(conn, case_id)
+    readers = reader_roles_from(holders(conn, case.id), case.id, agency_id, role)
+    defn = compiled_by_hash(session, case.workflow_version_id, case.content_hash).definition
     events = session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
     )
