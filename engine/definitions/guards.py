@@ -194,6 +194,9 @@ def _first_line(exc: BaseException) -> str:
     syntax = re.search(r"<input>:(\d+):(\d+): Syntax error: (.*)", text)
     if syntax:
         line, col, what = syntax.groups()
+        # The parser's own depth limit surfaces as a Rust debug dump; say what it means.
+        if "Recursion limit" in what:
+            what = "nested too deeply"
         where = f"column {col}" if line == "1" else f"line {line}, column {col}"
         return f"syntax error at {where} of the expression: {what}"
     text = text.splitlines()[0] if text else type(exc).__name__

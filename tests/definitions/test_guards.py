@@ -67,6 +67,8 @@ def test_evaluate(expression: str, data: dict[str, object], expected: bool) -> N
         ("score > \"3\"", "does not fit the declared field types", None),
         ("frobnicate(score)", "does not fit", None),
         ("1 / 0 == 1", "cannot be evaluated", None),
+        ("(" * 200 + "consent" + ")" * 200, "syntax error at column 97 of the expression: "
+         "nested too deeply", None),
     ],
 )
 def test_refused(expression: str, message: str, hint: str | None) -> None:
