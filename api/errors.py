@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -138,9 +139,22 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
                                     else "invalid_input")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     # FastAPI answers 400 for a body it cannot decode; invalid input is 422 everywhere here.
     status = 422 if exc.status_code == 400 else exc.status_code
     return error_response(status, code, message, {}, headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path takes: Starlette names only the first route matching it."""
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and route.methods and regex.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:
