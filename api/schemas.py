@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 MAX_ID = 2_147_483_647
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Strict: JSON's ``true`` is not the id 1.
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 WorkflowName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 

@@ -278,6 +278,12 @@ def test_422_invalid_input_from_validation_and_from_the_engine(world: World) -> 
         422, "invalid_input",
     )
     error_of(world.admin.post("/agencies", json={"name": "council"}), 422, "invalid_input")
+    # JSON's true is not the id 1, for an agency or a version.
+    error_of(world.admin.put(f"/cases/{case['id']}/assignments/police", json={"agency": True}),
+             422, "invalid_input")
+    error_of(world.council.post(events, json={"trigger": "accept", "role": "coordinator",
+                                              "expected_version": True}),
+             422, "invalid_input")
 
 
 def test_422_for_text_no_store_can_hold(world: World) -> None:
