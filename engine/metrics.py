@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from engine.models import Case, CaseEvent, DeliveryAttempt, Notification, Timer
 
@@ -36,18 +36,11 @@ class DatabaseCollector(Collector):
         events = CounterMetricFamily(
             "referral_case_events", "Audit events written, by kind.", labels=["kind"]
         )
-        for kind, count in s.execute(
-            select(CaseEvent.kind, func.count()).group_by(CaseEvent.kind).order_by(CaseEvent.kind)
-        ):
+        for kind, count in sorted(_count_by(s, CaseEvent.kind).items()):
             events.add_metric([kind], count)
         yield events
 
-        timers: dict[str, int] = {
-            status: count
-            for status, count in s.execute(
-                select(Timer.status, func.count()).group_by(Timer.status)
-            )
-        }
+        timers = _count_by(s, Timer.status)
         yield CounterMetricFamily(
             "referral_timers_fired", "Timers (and ladder steps) fired.",
             value=timers.get("fired", 0),
@@ -77,12 +70,7 @@ class DatabaseCollector(Collector):
             "referral_timers_overdue", "Timers due but not yet fired.", value=overdue or 0
         )
 
-        notes: dict[str, int] = {
-            status: count
-            for status, count in s.execute(
-                select(Notification.status, func.count()).group_by(Notification.status)
-            )
-        }
+        notes = _count_by(s, Notification.status)
         yield CounterMetricFamily(
             "referral_notifications_delivered", "Notifications delivered.",
             value=notes.get("delivered", 0),
@@ -114,6 +102,14 @@ class DatabaseCollector(Collector):
             select(func.count()).select_from(Case).where(Case.closed_at.is_(None))
         )
         yield GaugeMetricFamily("referral_cases_open", "Cases not closed.", value=open_cases or 0)
+
+
+def _count_by(session: Session, column: InstrumentedAttribute[str]) -> dict[str, int]:
+    """Rows of ``column``'s table counted by its value."""
+    return {
+        value: count
+        for value, count in session.execute(select(column, func.count()).group_by(column))
+    }
 
 
 def render(session: Session, *, now: datetime) -> bytes:

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from api_server import EXAMPLE, LiveServer, World, fire, live_server, world_on
 from conftest import REPO, free_port
+from prometheus_client.parser import text_string_to_metric_families
 
 from engine.db import make_engine, session_factory
 from engine.timers import tick
@@ -215,6 +216,12 @@ def test_health_and_metrics(world: World) -> None:
     metrics = httpx.get(f"{world.server.url}/metrics")
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
+    # The exposition parses, and holds every family an operator alerts on.
+    families = {f.name: f for f in text_string_to_metric_families(metrics.text)}
+    assert {"referral_case_events", "referral_timers_fired", "referral_tick_lag_seconds",
+            "referral_notifications_delivered", "referral_delivery_attempts_failed",
+            "referral_notifications_dead_lettered"} <= set(families)
+    assert families["referral_timers_fired"].type == "counter"
     lines = metrics.text.splitlines()
     assert 'referral_case_events_total{kind="opened"} 1.0' in lines
     assert 'referral_case_events_total{kind="transition"} 1.0' in lines
