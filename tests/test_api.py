@@ -284,3 +284,20 @@ def test_referral_serve_gives_a_running_engine_from_nothing(tmp_path: Path) -> N
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+
+
+def test_referral_serve_names_a_database_it_cannot_use_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFERRAL_")}
+    env["REFERRAL_ADMIN_TOKEN"] = "serve-test-admin"
+    env["REFERRAL_DATABASE_URL"] = "postgresql://postgres:hunter2@127.0.0.1:1/nothing"
+    done = subprocess.run(
+        [sys.executable, "-c", "from engine.cli import main; main()", "serve",
+         "--port", str(free_port())],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 1
+    assert "cannot use the database postgresql://postgres:***@127.0.0.1:1/nothing" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "hunter2" not in done.stderr and "serve-test-admin" not in done.stderr

@@ -12,11 +12,13 @@ import secrets
 
 import typer
 from pydantic import SecretStr
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.cli.common import err, handle_errors, load_settings
 from engine.clock import utcnow
 from engine.db import check_migrated, current_revision, make_engine, session_factory, upgrade
+from engine.errors import ConfigError
 from engine.settings import Settings
 
 
@@ -29,6 +31,31 @@ def prepare_database(engine: Engine, settings: Settings) -> None:
     if settings.database_url.startswith("sqlite") or current_revision(engine) is None:
         upgrade(engine)
     check_migrated(engine)
+
+
+def open_database(settings: Settings) -> Engine:
+    """The engine on a ready database, or a one-line ConfigError saying why not."""
+    engine: Engine | None = None
+    try:
+        engine = make_engine(settings.database_url)
+        prepare_database(engine, settings)
+        return engine
+    except SQLAlchemyError as exc:
+        if engine is not None:
+            engine.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ConfigError(
+            f"cannot use the database{_shown(settings.database_url)}: {reason} "
+            "(check REFERRAL_DATABASE_URL)"
+        ) from None
+
+
+def _shown(url: str) -> str:
+    """`` URL`` with any password masked, for messages ("" if it does not parse)."""
+    try:
+        return " " + make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return ""
 
 
 def deploy_shipped_workflows(engine: Engine) -> int:
@@ -71,10 +98,9 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
             markup=False,
         )
     show_engine_logs()
-    engine = make_engine(settings.database_url)
+    engine = open_database(settings)
     worker: EmbeddedWorker | None = None
     try:
-        prepare_database(engine, settings)
         if settings.deploy_shipped_workflows:
             created = deploy_shipped_workflows(engine)
             if created:
