@@ -19,6 +19,7 @@ import httpx
 import uvicorn
 from conftest import REPO, free_port
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from api.app import create_app
 from engine.settings import Settings
@@ -90,7 +91,7 @@ def live_server(
     """
     settings = Settings(
         database_url=database_url,
-        admin_token=ADMIN_TOKEN,
+        admin_token=SecretStr(ADMIN_TOKEN),
         broker_url=None,
         **overrides,  # type: ignore[arg-type]
     )
