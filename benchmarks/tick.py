@@ -3,13 +3,14 @@
 The due timers are the population's own: the pending timers (a reminder or a ladder step
 each) of cases picked at random over the whole population are brought to just before
 ``now``, and every worker calls ``engine.timers.tick`` at ``now`` until a claim comes back
-empty. Each fired timer
-writes its escalation, one notification per channel of the recipient, an audit event and
-the next ladder step, in a transaction of its own.
+empty. Each fired timer writes its escalation, one notification per channel of the
+recipient, an audit event and the next ladder step; a claimed batch fires in one
+transaction, each table written by one bulk statement.
 
-The floor does the same through the raw driver: the batch claim (``FOR UPDATE SKIP LOCKED``
-on PostgreSQL) and then, per timer, the statements ``fire_one`` issues, in its order, with
-the hash and the due time computed by the same engine functions.
+The floor does the same through the raw driver: the claim (one ``UPDATE ... RETURNING``,
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and then, per batch, the statements
+``engine.tickbatch.fire_batch`` issues, in its order, with the hash and the due time
+computed by the same engine functions.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy import event as sa_event
 
 from benchmarks import procs
 from benchmarks.bulk import Setup
-from benchmarks.raw import Raw
+from benchmarks.raw import Raw, _convert
 from benchmarks.report import Figure, measured
 from benchmarks.world import WORKFLOW, Database, VirtualClock
 from engine import timers
@@ -98,154 +99,177 @@ class FloorTick:
         self.defn = setup.definition
         self.calendar = calendar_for(self.defn)
         self.timers: dict[str, TimerDef] = {t.name: t for t in self.defn.timers}
-        self.agencies: dict[int, Any] = {}
+
+    def _member(self, column: str, ids: Sequence[int]) -> tuple[str, tuple[Any, ...]]:
+        if self.raw.pg:
+            return f"{column} = ANY(%s)", (list(ids),)
+        return f"{column} IN ({', '.join(['%s'] * len(ids))})", tuple(ids)
+
+    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """One executemany, counted as one statement as SQLAlchemy's event counts it."""
+        self.raw.statements += 1
+        self.raw.cur.executemany(_convert(sql, self.raw.kind), rows)
+
+    def _values(self, sql: str, rows: list[tuple[Any, ...]], marks: str) -> list[int]:
+        """A multi-row INSERT ... RETURNING id; the ids in the rows' order."""
+        text = sql + " VALUES " + ", ".join([marks] * len(rows)) + " RETURNING id"
+        ids = [r[0] for r in self.raw.all(text, tuple(v for row in rows for v in row))]
+        return sorted(ids)
 
     def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[int]:
         raw = self.raw
         raw.begin()
         lock = " FOR UPDATE SKIP LOCKED" if raw.pg else ""
-        ids = [
-            row[0]
-            for row in raw.all(
-                "SELECT id FROM timers WHERE status = %s AND due_at <= %s OR status = %s "
-                "AND claimed_until < %s ORDER BY due_at, id LIMIT %s OFFSET %s" + lock,
-                ("pending", raw.ts(now), "firing", raw.ts(now), limit, 0),
-            )
-        ]
-        if ids:
-            marks = ", ".join(["%s"] * len(ids))
-            raw.execute(
-                f"UPDATE timers SET status = %s, claimed_until = %s WHERE id IN ({marks})",
-                ("firing", raw.ts(lease_until), *ids),
-            )
+        rows = raw.all(
+            "UPDATE timers SET status = %s, claimed_until = %s WHERE timers.id IN ("
+            "SELECT timers.id FROM timers WHERE timers.status = %s AND timers.due_at <= %s "
+            "OR timers.status = %s AND timers.claimed_until < %s "
+            "ORDER BY timers.due_at, timers.id LIMIT %s" + lock + ") "
+            "RETURNING timers.id, timers.due_at",
+            ("firing", raw.ts(lease_until), "pending", raw.ts(now), "firing", raw.ts(now),
+             limit),
+        )
         raw.commit()
-        return ids
+        return [r[0] for r in sorted(rows, key=lambda r: (str(r[1]), r[0]))]
 
-    def fire(self, timer_id: int, now: datetime, lease_until: datetime) -> bool:
+    def fire(self, ids: Sequence[int], now: datetime, lease_until: datetime) -> int:
+        """Fire one claimed batch in one transaction; how many fired."""
         raw = self.raw
         raw.begin()
         try:
-            fired = self._fire(timer_id, now, lease_until)
+            fired = self._fire(ids, now, lease_until)
         except BaseException:
             raw.rollback()
             raise
         raw.commit()
         return fired
 
-    def _fire(self, timer_id: int, now: datetime, lease_until: datetime) -> bool:
+    def _fire(self, ids: Sequence[int], now: datetime, lease_until: datetime) -> int:
         raw = self.raw
         lock = " FOR UPDATE" if raw.pg else ""
-        columns = ("SELECT id, case_id, name, state, step, due_at, status, claimed_until, "
-                   "fired_at, created_at FROM timers WHERE id = %s")
-        found = raw.one(columns, (timer_id,))
-        case = raw.one(
-            "SELECT id, workflow_version_id, workflow, workflow_version, state, data, "
-            "milestones, revision, opened_at, closed_at, last_event_hash, last_event_seq "
-            "FROM cases WHERE id = %s" + lock,
-            (found[1],),
+        where, params = self._member("timers.id", ids)
+        rows = raw.all(
+            "SELECT timers.id, timers.case_id, timers.name, timers.state, timers.step, "
+            "timers.due_at, timers.status, timers.claimed_until, cases.workflow_version_id, "
+            "cases.workflow, cases.workflow_version, cases.state, cases.data, cases.revision, "
+            "cases.last_event_hash, cases.last_event_seq FROM timers JOIN cases ON cases.id = "
+            f"timers.case_id WHERE {where} ORDER BY cases.id, timers.id" + lock,
+            params,
         )
-        timer = raw.one(columns + lock, (timer_id,))
-        if timer[6] != "firing" or raw.timestamp_value(timer[7]) != lease_until:
-            return False
+        mine = [r for r in rows
+                if r[6] == "firing" and raw.timestamp_value(r[7]) == lease_until]
+        if not mine:
+            return 0
         raw.one(
             "SELECT content_hash, workflow, version FROM workflow_versions WHERE id = %s",
-            (case[1],),
+            (mine[0][8],),
         )
-        case_id, name, step = case[0], timer[2], timer[4]
-        due_at = raw.timestamp_value(timer[5])
-        state, data = raw.json_value(case[4]), raw.json_value(case[5])
-        if timer[3] not in state:
-            raise RuntimeError(f"the floor expects case {case_id} in {timer[3]}")
-        seen, prev_hash, seq = case[7], case[10], case[11] + 1
-        cur = raw.execute(
-            "UPDATE cases SET revision = %s WHERE id = %s AND revision = %s",
-            (seen + 1, case_id, seen),
-        )
-        if cur.rowcount != 1:
-            raise RuntimeError(f"case {case_id} changed under the floor")
-        tdef = self.timers[name]
-        kind, roles = (
-            ("reminder", list(tdef.remind)) if step == 0
-            else ("escalation", list(tdef.escalate[step - 1].notify))
-        )
-        held = dict(raw.all(
-            "SELECT role, agency_id FROM case_assignments WHERE case_id = %s ORDER BY role",
-            (case_id,),
-        ))
-        agency_ids = sorted({held[r] for r in roles})
-        escalation_id = raw.insert(
-            "INSERT INTO escalations (case_id, timer_id, timer_name, step, roles, agency_ids, "
-            "created_at, acknowledged_at, acknowledged_by) "
-            "VALUES (%s, %s, %s, %s, %j, %j, %s, %s, %s)",
-            (case_id, timer_id, name, step, raw.js(sorted(roles)), raw.js(agency_ids),
-             raw.ts(now), None, None),
-        )
-        held = dict(raw.all(
-            "SELECT role, agency_id FROM case_assignments WHERE case_id = %s ORDER BY role",
-            (case_id,),
-        ))
-        marks = ", ".join(["%s"] * len(agency_ids))
-        agencies = raw.all(
-            "SELECT id, name, token_hash, webhook_url, webhook_secret, webhook_disabled_at, "
-            f"email, created_at FROM agencies WHERE id IN ({marks})",
-            tuple(agency_ids),
-        )
-        messages = []
-        for agency in agencies:
-            mine = [r for r in roles if held[r] == agency[0]]
-            payload = {
-                "type": kind, "case_id": case_id, "workflow": WORKFLOW,
-                "version": self.defn.version, "state": state, "timer": name, "step": step,
-                "escalation_id": escalation_id, "timer_state": timer[3],
-                "due_at": due_at.isoformat(), "roles": mine, "fields": data,
-            }
-            channel = "webhook" if agency[3] else "email" if agency[6] else "log"
-            message_id = f"msg_{uuid.uuid4().hex}"
-            messages.append(message_id)
-            raw.insert(
-                "INSERT INTO notifications (message_id, case_id, agency_id, channel, kind, "
-                "payload, status, attempts, next_attempt_at, claimed_until, enqueued_at, "
-                "delivered_at, last_error, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %j, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (message_id, case_id, agency[0], channel, kind,
-                 raw.js({**payload, "message_id": message_id}), "pending", 0, raw.ts(now),
-                 None, None, None, None, raw.ts(now)),
+        case_ids = sorted({r[1] for r in mine})
+        where, params = self._member("case_id", case_ids)
+        held: dict[int, dict[str, int]] = {c: {} for c in case_ids}
+        for case_id, role, agency_id in raw.all(
+            f"SELECT case_id, role, agency_id FROM case_assignments WHERE {where} "
+            "ORDER BY case_id, role",
+            params,
+        ):
+            held[case_id][role] = agency_id
+        plans = []
+        for r in mine:
+            tdef = self.timers[r[2]]
+            kind, roles = (
+                ("reminder", list(tdef.remind)) if r[4] == 0
+                else ("escalation", list(tdef.escalate[r[4] - 1].notify))
             )
-        event_data = {
-            "timer": name, "step": step, "escalation_id": escalation_id,
-            "due_at": due_at.isoformat(), "roles": roles, "agency_ids": agency_ids,
-            "messages": messages,
-        }
-        digest = event_hash(
-            case_id=case_id, seq=seq, at=now, kind=kind, agency_id=None, role=SYSTEM_ROLE,
-            trigger=None, from_state=state, to_state=state, data=event_data,
-            prev_hash=prev_hash,
+            plans.append((r, tdef, kind, roles, sorted({held[r[1]][x] for x in roles})))
+        wanted = sorted({a for p in plans for a in p[4]})
+        where, params = self._member("id", wanted)
+        agencies = {a[0]: a for a in raw.all(
+            "SELECT id, webhook_url, webhook_secret, webhook_disabled_at, email FROM agencies "
+            f"WHERE {where}", params,
+        )}
+        escalation_ids = self._values(
+            "INSERT INTO escalations (case_id, timer_id, timer_name, step, roles, agency_ids, "
+            "created_at, acknowledged_at, acknowledged_by)",
+            [(r[1], r[0], r[2], r[4], raw.js(sorted(roles)), raw.js(agency_ids), raw.ts(now),
+              None, None) for r, _t, _k, roles, agency_ids in plans],
+            "(%s, %s, %s, %s, %j, %j, %s, %s, %s)",
         )
-        raw.execute(
-            "UPDATE cases SET last_event_hash = %s, last_event_seq = %s WHERE id = %s",
-            (digest, seq, case_id),
+        heads: dict[int, list[Any]] = {}
+        notifications, events, new_timers = [], [], []
+        for (r, tdef, kind, roles, agency_ids), escalation_id in zip(
+            plans, escalation_ids, strict=True
+        ):
+            case_id, name, step, state = r[1], r[2], r[4], raw.json_value(r[11])
+            due_at = raw.timestamp_value(r[5])
+            head = heads.setdefault(case_id, [r[13], r[14], r[15], 0])
+            messages = []
+            for agency_id in agency_ids:
+                agency = agencies[agency_id]
+                payload = {
+                    "type": kind, "case_id": case_id, "workflow": WORKFLOW,
+                    "version": self.defn.version, "state": state, "timer": name, "step": step,
+                    "escalation_id": escalation_id, "timer_state": r[3],
+                    "due_at": due_at.isoformat(),
+                    "roles": [x for x in roles if held[case_id][x] == agency_id],
+                    "fields": raw.json_value(r[12]),
+                }
+                channel = "webhook" if agency[1] else "email" if agency[4] else "log"
+                message_id = f"msg_{uuid.uuid4().hex}"
+                messages.append(message_id)
+                notifications.append((
+                    message_id, case_id, agency_id, channel, kind,
+                    raw.js({**payload, "message_id": message_id}), "pending", 0, raw.ts(now),
+                    None, None, None, None, raw.ts(now),
+                ))
+            event_data = {
+                "timer": name, "step": step, "escalation_id": escalation_id,
+                "due_at": due_at.isoformat(), "roles": roles, "agency_ids": agency_ids,
+                "messages": messages,
+            }
+            seq, prev_hash = head[2] + 1, head[1]
+            digest = event_hash(
+                case_id=case_id, seq=seq, at=now, kind=kind, agency_id=None, role=SYSTEM_ROLE,
+                trigger=None, from_state=state, to_state=state, data=event_data,
+                prev_hash=prev_hash,
+            )
+            head[1], head[2], head[3] = digest, seq, head[3] + 1
+            events.append((case_id, seq, raw.ts(now), kind, None, SYSTEM_ROLE, None,
+                           raw.js(state), raw.js(state), raw.js(event_data), prev_hash, digest))
+            if step < len(tdef.escalate):
+                due = self.calendar.add(due_at, tdef.escalate[step].after)
+                new_timers.append((case_id, name, r[3], step + 1, raw.ts(due), "pending",
+                                   None, None, raw.ts(now)))
+        self._values(
+            "INSERT INTO notifications (message_id, case_id, agency_id, channel, kind, "
+            "payload, status, attempts, next_attempt_at, claimed_until, enqueued_at, "
+            "delivered_at, last_error, created_at)",
+            notifications, "(%s, %s, %s, %s, %s, %j, %s, %s, %s, %s, %s, %s, %s, %s)",
         )
-        raw.execute(
+        self._many(
             "INSERT INTO case_events (case_id, seq, at, kind, agency_id, role, \"trigger\", "
             "from_state, to_state, data, prev_hash, hash) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %j, %j, %j, %s, %s)",
-            (case_id, seq, raw.ts(now), kind, None, SYSTEM_ROLE, None, raw.js(state),
-             raw.js(state), raw.js(event_data), prev_hash, digest),
+            events,
         )
+        self._many(
+            "UPDATE cases SET revision = %s, last_event_hash = %s, last_event_seq = %s "
+            "WHERE id = %s AND revision = %s",
+            [(seen + n, digest, seq, case_id, seen)
+             for case_id, (seen, digest, seq, n) in heads.items()],
+        )
+        where, params = self._member("id", [r[0] for r in mine])
         raw.execute(
-            "UPDATE timers SET status = %s, claimed_until = %s, fired_at = %s WHERE id = %s",
-            ("fired", None, raw.ts(now), timer_id),
+            f"UPDATE timers SET status = %s, fired_at = %s, claimed_until = %s WHERE {where}",
+            ("fired", raw.ts(now), None, *params),
         )
-        if step < len(tdef.escalate):
-            due = self.calendar.add(due_at, tdef.escalate[step].after)
-            raw.insert(
+        if new_timers:
+            self._many(
                 "INSERT INTO timers (case_id, name, state, step, due_at, status, "
                 "claimed_until, fired_at, created_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (case_id, name, timer[3], step + 1, raw.ts(due), "pending", None, None,
-                 raw.ts(now)),
+                new_timers,
             )
-        return True
+        return len(mine)
 
 
 def floor_work(index: int, params: Params, ready: Callable[[], None]) -> int:
@@ -259,7 +283,7 @@ def floor_work(index: int, params: Params, ready: Callable[[], None]) -> int:
             ids = floor.claim(params.now, lease_until, params.batch)
             if not ids:
                 return fired
-            fired += sum(floor.fire(timer_id, params.now, lease_until) for timer_id in ids)
+            fired += floor.fire(ids, params.now, lease_until)
     finally:
         raw.close()
 
@@ -295,7 +319,7 @@ def statements_per_timer(
         lease_until = now + LEASE
         fired = 0
         while ids := floor.claim(now, lease_until, BATCH):
-            fired += sum(floor.fire(i, now, lease_until) for i in ids)
+            fired += floor.fire(ids, now, lease_until)
         return tick_rate, raw.statements / max(1, fired)
     finally:
         raw.close()

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -61,20 +61,35 @@ class Written:
         return [n.id for n in self.notifications]
 
 
+class CaseFacts(Protocol):
+    """What a notification payload reads of a case (an ORM row or a Core row)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def workflow(self) -> str: ...
+    @property
+    def workflow_version(self) -> int: ...
+    @property
+    def state(self) -> list[Any]: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+
 def case_roles(session: Session, case_id: int) -> dict[str, int]:
     """role -> agency id for every role assigned on the case."""
     return access.assignments(session, case_id)
 
 
-def resolve(
-    session: Session, case: Case, roles: Iterable[str], *, now: datetime, reason: str
-) -> Resolution:
-    """Map roles to the agencies assigned on the case.
+def plan(
+    assigned: Mapping[str, int], roles: Iterable[str], *, case_id: int, reason: str
+) -> tuple[Resolution, dict[str, Any] | None]:
+    """Map roles to the agencies assigned on the case (``assigned``: role -> agency id).
 
-    A role with no agency goes to the coordinator's agency with a ``warning`` in the audit
-    history: a notification is never dropped silently.
+    A role with no agency goes to the coordinator's agency; the second value is then the
+    data of the ``warning`` audit event the caller must append (a notification is never
+    dropped silently), else None.
     """
-    assigned = case_roles(session, case.id)
     by_agency: dict[int, list[str]] = {}
     unassigned: list[str] = []
     for role in dict.fromkeys(roles):
@@ -83,17 +98,46 @@ def resolve(
             unassigned.append(role)
         else:
             by_agency.setdefault(agency_id, []).append(role)
-    undeliverable = False
-    if unassigned:
-        coordinator = assigned.get(COORDINATOR_ROLE)
-        if coordinator is not None:
-            bucket = by_agency.setdefault(coordinator, [])
-            bucket.extend(r for r in unassigned if r not in bucket)
-            message = "no agency holds these roles on the case; sent to the coordinator instead"
-        else:
-            undeliverable = True
-            message = "no agency holds these roles nor the coordinator role; nobody was notified"
-            logger.error("case %s: %s (%s): %s", case.id, reason, unassigned, message)
+    resolution = Resolution(by_agency={a: tuple(r) for a, r in by_agency.items()})
+    if not unassigned:
+        return resolution, None
+    coordinator = assigned.get(COORDINATOR_ROLE)
+    if coordinator is not None:
+        bucket = by_agency.setdefault(coordinator, [])
+        bucket.extend(r for r in unassigned if r not in bucket)
+        message = "no agency holds these roles on the case; sent to the coordinator instead"
+    else:
+        message = "no agency holds these roles nor the coordinator role; nobody was notified"
+        logger.error("case %s: %s (%s): %s", case_id, reason, unassigned, message)
+    warning = {
+        "warning": "unassigned_roles" if coordinator is not None else "undeliverable",
+        "message": message,
+        "roles": unassigned,
+        "about": reason,
+        "redirected_to_agency": coordinator,
+    }
+    resolution = Resolution(
+        by_agency={a: tuple(r) for a, r in by_agency.items()},
+        unassigned=tuple(unassigned),
+        undeliverable=coordinator is None,
+    )
+    return resolution, warning
+
+
+def resolve(
+    session: Session,
+    case: Case,
+    roles: Iterable[str],
+    *,
+    now: datetime,
+    reason: str,
+    assigned: Mapping[str, int] | None = None,
+) -> Resolution:
+    """:func:`plan` for an ORM case, appending the warning event when there is one."""
+    if assigned is None:
+        assigned = case_roles(session, case.id)
+    resolution, warning = plan(assigned, roles, case_id=case.id, reason=reason)
+    if warning is not None:
         append_event(
             session,
             case,
@@ -103,22 +147,25 @@ def resolve(
             agency_id=None,
             from_state=tuple(case.state),
             to_state=tuple(case.state),
-            data={
-                "warning": "unassigned_roles" if coordinator is not None else "undeliverable",
-                "message": message,
-                "roles": unassigned,
-                "about": reason,
-                "redirected_to_agency": coordinator,
-            },
+            data=warning,
         )
-    return Resolution(
-        by_agency={a: tuple(r) for a, r in by_agency.items()},
-        unassigned=tuple(unassigned),
-        undeliverable=undeliverable,
-    )
+    return resolution
 
 
-def channels_for(agency: Agency, *, exclude: str | None = None) -> list[str]:
+class Reachable(Protocol):
+    """What :func:`channels_for` reads of an agency (an ORM row or a Core row)."""
+
+    @property
+    def webhook_url(self) -> str | None: ...
+    @property
+    def webhook_secret(self) -> str | None: ...
+    @property
+    def webhook_disabled_at(self) -> datetime | None: ...
+    @property
+    def email(self) -> str | None: ...
+
+
+def channels_for(agency: Reachable, *, exclude: str | None = None) -> list[str]:
     """The channels an agency is reached on: webhook and/or email, else the log."""
     channels: list[str] = []
     if agency.webhook_url and agency.webhook_secret and agency.webhook_disabled_at is None:
@@ -137,27 +184,19 @@ def visible_fields(
     return shown
 
 
-def write_case_notifications(
-    session: Session,
-    case: Case,
+def case_payloads(
+    case: CaseFacts,
     defn: Definition,
     resolution: Resolution,
+    assigned: Mapping[str, int],
+    agencies: Mapping[int, Reachable],
     *,
     kind: str,
     info: Mapping[str, Any],
-    now: datetime,
-) -> Written:
-    """One outbox row per (agency, channel), each with the payload that agency may see."""
-    written = Written()
-    if not resolution.by_agency:
-        return written
-    assigned = case_roles(session, case.id)
-    agencies = {
-        a.id: a
-        for a in session.scalars(select(Agency).where(Agency.id.in_(resolution.by_agency)))
-    }
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """(agency id, channel, payload) per outbox row: each payload what that agency may see."""
+    rows: list[tuple[int, str, dict[str, Any]]] = []
     for agency_id, roles in sorted(resolution.by_agency.items()):
-        agency = agencies[agency_id]
         # Visibility follows every role the agency holds on the case, not only those
         # this notification is addressed to.
         held = {r for r, a in assigned.items() if a == agency_id}
@@ -171,11 +210,38 @@ def write_case_notifications(
             "roles": list(roles),
             "fields": visible_fields(defn, case.data or {}, held),
         }
-        for channel in channels_for(agency):
-            written.notifications.append(
-                _add(session, case_id=case.id, agency_id=agency_id, channel=channel, kind=kind,
-                     payload=payload, now=now)
-            )
+        rows.extend((agency_id, channel, payload) for channel in channels_for(agencies[agency_id]))
+    return rows
+
+
+def write_case_notifications(
+    session: Session,
+    case: Case,
+    defn: Definition,
+    resolution: Resolution,
+    *,
+    kind: str,
+    info: Mapping[str, Any],
+    now: datetime,
+    assigned: Mapping[str, int] | None = None,
+) -> Written:
+    """One outbox row per (agency, channel), each with the payload that agency may see."""
+    written = Written()
+    if not resolution.by_agency:
+        return written
+    if assigned is None:
+        assigned = case_roles(session, case.id)
+    agencies = {
+        a.id: a
+        for a in session.scalars(select(Agency).where(Agency.id.in_(resolution.by_agency)))
+    }
+    for agency_id, channel, payload in case_payloads(
+        case, defn, resolution, assigned, agencies, kind=kind, info=info
+    ):
+        written.notifications.append(
+            _add(session, case_id=case.id, agency_id=agency_id, channel=channel, kind=kind,
+                 payload=payload, now=now)
+        )
     session.flush()
     return written
 

@@ -2,12 +2,16 @@
 
 Due times live only in the ``timers`` table. A tick claims a batch of due rows (marking
 them ``firing`` with a lease, so a concurrent tick skips them; PostgreSQL uses
-``FOR UPDATE SKIP LOCKED``, SQLite's ``BEGIN IMMEDIATE`` makes the claim a single writer),
-then fires each in a transaction of its own: it re-checks under the case's row lock that
-the row is still the one it claimed and the case is still in the timer's state, then writes
-the reminder or escalation (with its outbox rows), or fires the timer's trigger as
-``system`` through the one write path, and schedules the next ladder step. A tick that
-dies leaves its claimed rows to be reclaimed once their lease runs out.
+``FOR UPDATE SKIP LOCKED``, SQLite's ``BEGIN IMMEDIATE`` makes the claim a single writer)
+and commits the claim. It then fires the batch's reminders and ladder steps together in one
+transaction (:mod:`engine.tickbatch`, which says why that keeps every guarantee), and the
+timers that fire a trigger one by one, each in a transaction of its own (:func:`fire_one`):
+it re-checks under the case's row lock that the row is still the one it claimed and the
+case is still in the timer's state, then fires the trigger as ``system`` through the one
+write path (or writes the reminder or escalation with its outbox rows), and schedules the
+next ladder step. When a batch fails, nothing of it is written and its timers are fired
+one by one the same way, so only the timer at fault fails. A tick that dies leaves its
+claimed rows to be reclaimed once their lease runs out.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import escalations, outbox, service
+from engine import escalations, outbox, service, tickbatch
 from engine.audit import append_event
 from engine.calendar import calendar_for
 from engine.casestore import claim as claim_case
@@ -28,44 +32,11 @@ from engine.definitions.model import SYSTEM_ROLE, Definition, TimerDef
 from engine.deploy import compiled_for_case
 from engine.errors import ReferralError
 from engine.models import Case, Timer
+from engine.tickbatch import Batch, Fired, fire_batch, state_active
+
+__all__ = ["Fired", "TickResult", "claim_due", "fire_one", "next_due_at", "state_active", "tick"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Fired:
-    """One timer row that fired (or was found stale and set aside)."""
-
-    timer_id: int
-    case_id: int
-    timer: str
-    step: int
-    # reminder, escalation, fire, ladder (escalate-only timer's start), cancelled
-    kind: str
-    due_at: datetime
-    escalation_id: int | None = None
-    trigger: str | None = None
-    # Why the timer's trigger was refused, recorded as a warning in the audit history.
-    rejected: str | None = None
-    next_due_at: datetime | None = None
-    notification_ids: tuple[int, ...] = ()
-    agency_ids: tuple[int, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "timer_id": self.timer_id,
-            "case_id": self.case_id,
-            "timer": self.timer,
-            "step": self.step,
-            "kind": self.kind,
-            "due_at": self.due_at.isoformat(),
-            "escalation_id": self.escalation_id,
-            "trigger": self.trigger,
-            "rejected": self.rejected,
-            "next_due_at": self.next_due_at.isoformat() if self.next_due_at else None,
-            "notifications": list(self.notification_ids),
-            "agencies": list(self.agency_ids),
-        }
 
 
 @dataclass(slots=True)
@@ -112,59 +83,61 @@ def tick(
     """
     result = TickResult(now=now)
     lease_until = now + timedelta(seconds=lease_seconds)
+    definitions: dict[int, Definition] = {}
     for _ in range(max_batches):
         with session_factory() as session, session.begin():
             ids = claim_due(session, now=now, lease_until=lease_until, limit=batch_size)
         result.claimed += len(ids)
-        for timer_id in ids:
-            try:
-                with session_factory() as session, session.begin():
-                    fired = fire_one(session, timer_id, now=now, lease_until=lease_until)
-            except Exception as exc:
-                # Left ``firing``: its lease runs out and a later tick tries again.
-                logger.exception("timer %s failed to fire", timer_id)
-                result.errors.append((timer_id, f"{type(exc).__name__}: {exc}"))
-                continue
-            if fired is None or fired.kind == "cancelled":
-                result.skipped.append(timer_id)
-            else:
-                result.fired.append(fired)
         if not ids:
             break
+        try:
+            with session_factory() as session, session.begin():
+                batch = fire_batch(
+                    session, ids, now=now, lease_until=lease_until, definitions=definitions
+                )
+        except Exception:
+            # Nothing of the batch was written: fire its timers one by one, so that only
+            # the timer at fault fails.
+            logger.warning("a batch of %d timers failed; firing them one by one", len(ids),
+                           exc_info=True)
+            batch = Batch(slow=list(ids))
+        result.skipped.extend(batch.skipped)
+        for fired in batch.fired:
+            (result.skipped.append(fired.timer_id) if fired.kind == "cancelled"
+             else result.fired.append(fired))
+        for timer_id in batch.slow:
+            _fire_alone(session_factory, result, timer_id, now=now, lease_until=lease_until)
     return result
+
+
+def _fire_alone(
+    session_factory: sessionmaker[Session],
+    result: TickResult,
+    timer_id: int,
+    *,
+    now: datetime,
+    lease_until: datetime,
+) -> None:
+    """Fire one claimed timer in a transaction of its own (triggers, and after a failure)."""
+    try:
+        with session_factory() as session, session.begin():
+            fired = fire_one(session, timer_id, now=now, lease_until=lease_until)
+    except Exception as exc:
+        # Left ``firing``: its lease runs out and a later tick tries again.
+        logger.exception("timer %s failed to fire", timer_id)
+        result.errors.append((timer_id, f"{type(exc).__name__}: {exc}"))
+        return
+    if fired is None or fired.kind == "cancelled":
+        result.skipped.append(timer_id)
+    else:
+        result.fired.append(fired)
 
 
 def claim_due(
     session: Session, *, now: datetime, lease_until: datetime, limit: int
 ) -> list[int]:
     """Mark up to ``limit`` due rows ``firing`` until ``lease_until`` (expired leases too)."""
-    query = (
-        select(Timer.id)
-        .where(
-            or_(
-                and_(Timer.status == "pending", Timer.due_at <= now),
-                and_(Timer.status == "firing", Timer.claimed_until < now),
-            )
-        )
-        .order_by(Timer.due_at, Timer.id)
-        .limit(limit)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.scalars(query))
-    if ids:
-        session.execute(
-            update(Timer)
-            .where(Timer.id.in_(ids))
-            .values(status="firing", claimed_until=lease_until)
-            .execution_options(synchronize_session=False)
-        )
-    return ids
-
-
-def state_active(configuration: list[Any] | tuple[str, ...], path: str) -> bool:
-    """Is ``path`` (a leaf or any ancestor) active in the case's configuration?"""
-    return any(leaf == path or str(leaf).startswith(path + ".") for leaf in configuration)
+    return tickbatch.claim(session.connection(), now=now, lease_until=lease_until, limit=limit)
 
 
 def fire_one(
@@ -214,8 +187,10 @@ def _notify(
         kind, roles = "reminder", tdef.remind
     else:
         kind, roles = "escalation", tdef.escalate[timer.step - 1].notify
+    assigned = outbox.case_roles(session, case.id)
     resolution = outbox.resolve(
-        session, case, roles, now=now, reason=f"{kind} of timer {timer.name} step {timer.step}"
+        session, case, roles, now=now, reason=f"{kind} of timer {timer.name} step {timer.step}",
+        assigned=assigned,
     )
     esc = escalations.record(session, case, timer, resolution, now=now)
     written = outbox.write_case_notifications(
@@ -223,6 +198,7 @@ def _notify(
         case,
         defn,
         resolution,
+        assigned=assigned,
         kind=kind,
         info={
             "timer": timer.name,
