@@ -19,7 +19,7 @@ from support_servers import (
     make_timer_world,
 )
 
-from engine import service, timers
+from engine import outbox, service, tickbatch, timers
 from engine.audit import verify
 from engine.db import session_factory
 from engine.settings import Settings
@@ -234,3 +234,84 @@ def test_embedded_worker_loop_stops_on_request(world: TimerWorld) -> None:
     worker.run_once = counting  # type: ignore[method-assign,assignment]
     worker.run()
     assert len(seen) == 3
+
+
+def test_a_batch_mixing_triggers_and_reminders_fires_each_once(world: TimerWorld) -> None:
+    reminded = [world.open_in_screening() for _ in range(3)]
+    closing = world.open_in_screening(data={"risk_level": "low"})
+    world.fire(closing, "refer_to_review", "police", at=ENTER + timedelta(days=1))
+    result = tick(world, ENTER + timedelta(days=11))
+    assert result.errors == []
+    by_case: dict[int, list[str]] = {}
+    for f in result.fired:
+        by_case.setdefault(f.case_id, []).append(f.kind)
+    assert by_case[closing] == ["fire"]
+    for case in reminded:
+        assert by_case[case][0] == "reminder"
+        assert len(world.events(case, "reminder")) == 1
+    assert world.events(closing, "transition")[-1].trigger == "close"
+    with world.factory() as s:
+        assert verify(s) == []
+
+
+def test_returned_ids_name_the_rows_written(world: TimerWorld) -> None:
+    cases = [world.open_in_screening() for _ in range(4)]
+    result = tick(world, STEP2_AT)
+    assert len(result.fired) == 12
+    for f in result.fired:
+        notes = {n.id: n for n in world.notifications(f.case_id)}
+        assert f.notification_ids and all(notes[i].payload["step"] == f.step
+                                          for i in f.notification_ids)
+        assert {notes[i].agency_id for i in f.notification_ids} == set(f.agency_ids)
+        [esc] = [e for e in world.escalations(f.case_id) if e.id == f.escalation_id]
+        assert (esc.case_id, esc.step) == (f.case_id, f.step)
+    for case in cases:
+        events = world.events(case, "reminder", "escalation")
+        assert [e.data["step"] for e in events] == [0, 1, 2]
+        messages = {n.message_id for n in world.notifications(case)}
+        assert {m for e in events for m in e.data["messages"]} == messages
+
+
+def test_a_failed_batch_is_fired_one_by_one_and_nothing_twice(
+    world: TimerWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases = [world.open_in_screening() for _ in range(3)]
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the batch breaks after its first writes")
+
+    monkeypatch.setattr(tickbatch, "_write", broken)
+    result = tick(world, REMIND_AT)
+    assert result.errors == []
+    assert sorted(f.case_id for f in result.fired) == sorted(cases)
+    for case in cases:
+        assert len(world.events(case, "reminder")) == 1
+        assert len(world.escalations(case)) == 1
+    with world.factory() as s:
+        assert verify(s) == []
+
+
+def test_one_bad_timer_fails_alone_and_fires_once_its_lease_runs_out(
+    world: TimerWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = [world.open_in_screening() for _ in range(3)]
+    bad = world.open_in_screening()
+    plan = outbox.plan
+
+    def failing(assigned: object, roles: object, *, case_id: int, reason: str) -> object:
+        if case_id == bad:
+            raise RuntimeError("cannot plan")
+        return plan(assigned, roles, case_id=case_id, reason=reason)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "plan", failing)
+    result = tick(world, REMIND_AT)
+    assert [t for t, _ in result.errors] == [world.timers(bad)[0].id]
+    assert sorted(f.case_id for f in result.fired) == sorted(good)
+    assert world.events(bad, "reminder") == [] and world.timers(bad)[0].status == "firing"
+    monkeypatch.setattr(outbox, "plan", plan)
+    assert tick(world, REMIND_AT + 60 * SECOND).fired == []  # still leased
+    [again] = tick(world, REMIND_AT + 121 * SECOND).fired
+    assert (again.case_id, again.kind) == (bad, "reminder")
+    assert all(len(world.events(c, "reminder")) == 1 for c in [*good, bad])
+    with world.factory() as s:
+        assert verify(s) == []
