@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine.definitions.model import SYSTEM_ROLE, Definition
 from engine.errors import Forbidden, InvalidInput, NotFound
 from engine.models import Base, CaseAssignment
+from engine.prepared import Prepared
 
 # Keys of an audit event's data that hold field values (and so are filtered by reader).
 FIELD_KEYS = ("changes",)
@@ -25,7 +26,7 @@ _assigned = Base.metadata.tables["case_assignments"]
 _agencies = Base.metadata.tables["agencies"]
 # Every holder of a role on the case with the agency's name: the access check, the
 # reader's roles and the view's assignments all come from this one statement.
-_HOLDERS = (
+_HOLDERS = Prepared(
     select(_assigned.c.role, _assigned.c.agency_id, _agencies.c.name)
     .select_from(_assigned.join(_agencies, _agencies.c.id == _assigned.c.agency_id))
     .where(_assigned.c.case_id == bindparam("b_case"))
@@ -47,7 +48,7 @@ class Holders:
 def holders(conn: Connection, case_id: int) -> Holders:
     assignments: dict[str, int] = {}
     names: dict[int, str] = {}
-    for role, agency_id, name in conn.execute(_HOLDERS, {"b_case": case_id}):
+    for role, agency_id, name in _HOLDERS.rows(conn, b_case=case_id):
         assignments[role] = agency_id
         names[agency_id] = name
     return Holders(assignments, names)

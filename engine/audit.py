@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from engine.casestore import CaseRow
 from engine.errors import NotFound
 from engine.models import Base, Case, CaseEvent
+from engine.prepared import Prepared
 
 KINDS = frozenset(
     {
@@ -72,8 +73,26 @@ def event_hash(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+_EVENT_COLUMNS = (
+    "case_id",
+    "seq",
+    "at",
+    "kind",
+    "agency_id",
+    "role",
+    "trigger",
+    "from_state",
+    "to_state",
+    "data",
+    "prev_hash",
+    "hash",
+)
 # No RETURNING: nothing reads the new event's id.
-_INSERT = insert(Base.metadata.tables["case_events"]).inline()
+_INSERT = Prepared(
+    insert(Base.metadata.tables["case_events"]).values(
+        {name: bindparam("v_" + name) for name in _EVENT_COLUMNS}
+    )
+)
 
 
 def _stored_hash(event: CaseEvent) -> str:
@@ -158,7 +177,7 @@ def insert_event(
         to_state=to_state,
         data=data,
     )
-    conn.execute(_INSERT, values)
+    _INSERT.execute(conn, **{"v_" + name: value for name, value in values.items()})
     case.last_event_seq = values["seq"]
     case.last_event_hash = values["hash"]
 

@@ -26,13 +26,14 @@ from sqlalchemy.orm.util import identity_key
 
 from engine.errors import NotFound, VersionConflict
 from engine.models import Base, Case
+from engine.prepared import Prepared
 
 _cases = Base.metadata.tables["cases"]
 _versions = Base.metadata.tables["workflow_versions"]
 
 # The case and the content hash of its (immutable) workflow version, which is the key of
 # the compiled-workflow cache: one statement instead of two.
-_LOAD = (
+_LOAD = Prepared(
     select(
         _cases.c.id,
         _cases.c.workflow_version_id,
@@ -51,13 +52,13 @@ _LOAD = (
     .select_from(_cases.join(_versions, _versions.c.id == _cases.c.workflow_version_id))
     .where(_cases.c.id == bindparam("b_id"))
 )
-_CLAIM = (
+_CLAIM = Prepared(
     update(_cases)
     .where(_cases.c.id == bindparam("b_id"), _cases.c.revision == bindparam("b_seen"))
     .values(revision=bindparam("b_next"))
 )
 _REVISION = select(_cases.c.revision).where(_cases.c.id == bindparam("b_id"))
-_WRITE = (
+_WRITE = Prepared(
     update(_cases)
     .where(_cases.c.id == bindparam("b_id"))
     .values(
@@ -108,10 +109,10 @@ def load_case(session: Session, case_id: int) -> Case:
 
 
 def load_row(conn: Connection, case_id: int) -> CaseRow:
-    found = conn.execute(_LOAD, {"b_id": case_id}).first()
+    found = _LOAD.first(conn, b_id=case_id)
     if found is None:
         raise NotFound(f"case {case_id} not found", case_id=case_id)
-    return CaseRow(*tuple(found))
+    return CaseRow(*found)
 
 
 def _conflict(case_id: int, expected: int, current: int | None) -> VersionConflict:
@@ -150,8 +151,7 @@ def claim(session: Session, case: Case) -> None:
 def claim_row(conn: Connection, case: CaseRow) -> None:
     """``claim`` for the event path: the same guarded UPDATE, on a ``CaseRow``."""
     seen = case.revision
-    result = conn.execute(_CLAIM, {"b_id": case.id, "b_seen": seen, "b_next": seen + 1})
-    if result.rowcount != 1:
+    if _CLAIM.execute(conn, b_id=case.id, b_seen=seen, b_next=seen + 1) != 1:
         current = conn.execute(_REVISION, {"b_id": case.id}).scalar()
         raise _conflict(case.id, seen, current)
     case.revision = seen + 1
@@ -162,17 +162,15 @@ def write_row(conn: Connection, case: CaseRow) -> None:
 
     The caller claimed the case first (``claim_row``), so the row is ours.
     """
-    conn.execute(
-        _WRITE,
-        {
-            "b_id": case.id,
-            "b_state": case.state,
-            "b_data": case.data,
-            "b_milestones": case.milestones,
-            "b_closed_at": case.closed_at,
-            "b_hash": case.last_event_hash,
-            "b_seq": case.last_event_seq,
-        },
+    _WRITE.execute(
+        conn,
+        b_id=case.id,
+        b_state=case.state,
+        b_data=case.data,
+        b_milestones=case.milestones,
+        b_closed_at=case.closed_at,
+        b_hash=case.last_event_hash,
+        b_seq=case.last_event_seq,
     )
 
 

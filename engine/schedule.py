@@ -21,11 +21,12 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from engine.calendar import calendar_for
 from engine.definitions.model import Definition, TimerDef
 from engine.models import Base
+from engine.prepared import Prepared
 
 LIVE = ("pending", "firing")
 
 _timers = Base.metadata.tables["timers"]
-_LIVE = (
+_LIVE = Prepared(
     select(
         _timers.c.id,
         _timers.c.name,
@@ -34,22 +35,30 @@ _LIVE = (
         _timers.c.due_at,
         _timers.c.status,
     )
-    .where(_timers.c.case_id == bindparam("b_case"), _timers.c.status.in_(LIVE))
+    .where(
+        _timers.c.case_id == bindparam("b_case"),
+        # Two plain parameters, not an expanding IN list rebuilt on every call.
+        _timers.c.status.in_([bindparam("b_pending"), bindparam("b_firing")]),
+    )
     .order_by(_timers.c.due_at, _timers.c.id)
 )
-_CANCEL = (
+_CANCEL = Prepared(
     update(_timers)
     .where(_timers.c.id == bindparam("b_id"))
     .values(status="cancelled", claimed_until=None)
 )
-_START = insert(_timers).values(
-    case_id=bindparam("b_case"),
-    name=bindparam("b_name"),
-    state=bindparam("b_state"),
-    step=0,
-    due_at=bindparam("b_due"),
-    status="pending",
-    created_at=bindparam("b_now"),
+_START = Prepared(
+    insert(_timers)
+    .values(
+        case_id=bindparam("b_case"),
+        name=bindparam("b_name"),
+        state=bindparam("b_state"),
+        step=0,
+        due_at=bindparam("b_due"),
+        status="pending",
+        created_at=bindparam("b_now"),
+    )
+    .returning(_timers.c.id)
 )
 
 
@@ -81,7 +90,8 @@ def due_at(defn: Definition, timer: TimerDef, now: datetime) -> datetime:
 
 def live_timers(conn: Connection, case_id: int) -> list[LiveTimer]:
     """Pending and claimed timer rows of a case, soonest first."""
-    return [LiveTimer(*row) for row in conn.execute(_LIVE, {"b_case": case_id})]
+    rows = _LIVE.rows(conn, b_case=case_id, b_pending=LIVE[0], b_firing=LIVE[1])
+    return [LiveTimer(*row) for row in rows]
 
 
 def _start(
@@ -89,11 +99,11 @@ def _start(
 ) -> LiveTimer:
     """A pending row for the timer itself (step 0), due ``timer.after`` from ``now``."""
     due = due_at(defn, timer, now)
-    params = {"b_case": case_id, "b_name": timer.name, "b_state": timer.state}
-    result = conn.execute(_START, {**params, "b_due": due, "b_now": now})
-    (row_id,) = result.inserted_primary_key or (None,)
-    assert row_id is not None
-    return LiveTimer(row_id, timer.name, timer.state, 0, due, "pending")
+    row = _START.first(
+        conn, b_case=case_id, b_name=timer.name, b_state=timer.state, b_due=due, b_now=now
+    )
+    assert row is not None
+    return LiveTimer(row[0], timer.name, timer.state, 0, due, "pending")
 
 
 def _cancel(
@@ -111,7 +121,7 @@ def _cancel(
         if (states is None or row.state in states) and (names is None or row.name in names)
     ]
     if gone:
-        conn.execute(_CANCEL, [{"b_id": row.id} for row in gone])
+        _CANCEL.execute_many(conn, [{"b_id": row.id} for row in gone])
         ids = {row.id for row in gone}
         live[:] = [row for row in live if row.id not in ids]
     return {row.name for row in gone}

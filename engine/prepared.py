@@ -1,0 +1,154 @@
+"""Core statements compiled once per dialect and run straight on the DBAPI cursor.
+
+The event path runs the same few statements on every event. Through
+``Connection.execute`` each costs several times the database's own work (cache key,
+execution context, result object); measured on SQLite, about 17 µs against 3 µs for the
+same statement on the driver's cursor. A ``Prepared`` statement is a Core construct
+compiled once per dialect, whose parameters and result values go through the column
+types' own processors (so values are stored and read exactly as ``Connection.execute``
+stores and reads them), run on the cursor of the caller's ``Connection``, inside its
+transaction. Driver errors come out as SQLAlchemy's exceptions, a lost connection is
+invalidated as ``Connection.execute`` would, and ``before_cursor_execute`` listeners
+still see each statement.
+
+Only plain statements qualify: named ``bindparam``s and literal values, no expanding
+``IN`` lists; anything else is refused when first compiled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
+
+_Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    positional: bool
+    # (parameter name, bind processor) in the order the SQL takes them.
+    binds: tuple[tuple[str, _Processor], ...]
+    defaults: Mapping[str, Any]
+    results: tuple[_Processor, ...]
+
+
+def _compile(statement: Select[Any] | UpdateBase, dialect: Dialect) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    if (
+        compiled.literal_execute_params
+        or compiled.post_compile_params
+        or compiled.escaped_bind_names
+    ):
+        raise ValueError("a prepared statement takes plain named parameters only")
+    by_name = {name: bind for bind, name in compiled.bind_names.items()}
+    names = compiled.positiontup if dialect.positional else list(by_name)
+    assert names is not None
+    binds = tuple(
+        (name, by_name[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
+    )
+    defaults = {name: bind.effective_value for name, bind in by_name.items() if not bind.required}
+    results = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in statement.exported_columns
+    )
+    return _Compiled(compiled.string, dialect.positional, binds, defaults, results)
+
+
+class Prepared:
+    """A Core statement, compiled at first use on each dialect and then reused."""
+
+    def __init__(self, statement: Select[Any] | UpdateBase) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            found = self._compiled[dialect.name] = _compile(self.statement, dialect)
+        return found
+
+    def _params(self, compiled: _Compiled, given: Mapping[str, Any]) -> Any:
+        values = {**compiled.defaults, **given} if compiled.defaults else given
+        if compiled.positional:
+            return tuple(
+                values[name] if proc is None else proc(values[name])
+                for name, proc in compiled.binds
+            )
+        return {
+            name: values[name] if proc is None else proc(values[name])
+            for name, proc in compiled.binds
+        }
+
+    def _run(
+        self, conn: Connection, params: Sequence[Mapping[str, Any]], *, many: bool
+    ) -> tuple[Any, _Compiled]:
+        dialect = conn.dialect
+        compiled = self._for(dialect)
+        sql = compiled.sql
+        args: Any = [self._params(compiled, p) for p in params]
+        if not many:
+            args = args[0]
+        dbapi_conn = conn.connection.dbapi_connection
+        assert dbapi_conn is not None
+        cursor = dbapi_conn.cursor()
+        for listener in conn.dispatch.before_cursor_execute:
+            sql, args = listener(conn, cursor, sql, args, None, many)
+        try:
+            if many:
+                cursor.executemany(sql, args)
+            else:
+                cursor.execute(sql, args)
+        except dialect.loaded_dbapi.Error as err:
+            cursor.close()
+            lost = dialect.is_disconnect(err, dbapi_conn, cursor)
+            if lost:
+                conn.invalidate(err)
+            raise DBAPIError.instance(
+                sql,
+                args,
+                err,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=dialect,
+            ) from err
+        return cursor, compiled
+
+    def rows(self, conn: Connection, **params: Any) -> list[tuple[Any, ...]]:
+        """Every row the statement returns, values processed by their column types."""
+        cursor, compiled = self._run(conn, [params], many=False)
+        try:
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        procs = compiled.results
+        return [
+            tuple(v if p is None else p(v) for v, p in zip(row, procs, strict=True))
+            for row in fetched
+        ]
+
+    def first(self, conn: Connection, **params: Any) -> tuple[Any, ...] | None:
+        found = self.rows(conn, **params)
+        return found[0] if found else None
+
+    def execute(self, conn: Connection, **params: Any) -> int:
+        """Run a statement that returns no rows; the number of rows it matched."""
+        cursor, _compiled = self._run(conn, [params], many=False)
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def execute_many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        if params:
+            cursor, _compiled = self._run(conn, params, many=True)
+            cursor.close()
