@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Subquery, func, select
 from sqlalchemy.orm import Session
 
 from engine.definitions.model import Definition
@@ -118,6 +118,20 @@ def _entered_at(session: Session, case_ids: Select[Any]) -> dict[tuple[int, str]
     return entered
 
 
+def _newest_runs(case_ids: Select[Any]) -> Subquery:
+    """The current run of each timer: its newest step-0 row, per (case, timer name).
+
+    Restarting a timer, or entering its state again, starts a new step-0 row and leaves
+    the old run's rows as they were (often "fired"); ladder steps of a run come after it.
+    """
+    return (
+        select(Timer.case_id, Timer.name, func.max(Timer.id).label("run_id"))
+        .where(Timer.case_id.in_(case_ids), Timer.step == 0)
+        .group_by(Timer.case_id, Timer.name)
+        .subquery()
+    )
+
+
 def work_queue(
     session: Session,
     *,
@@ -201,21 +215,17 @@ def _overdue_timers(
     case_ids: Select[Any],
     now: datetime,
 ) -> list[QueueItem]:
-    latest: dict[tuple[int, str], Timer] = {}
+    newest = _newest_runs(case_ids)
+    items: list[QueueItem] = []
     for timer in session.scalars(
         select(Timer)
         .where(
-            Timer.case_id.in_(case_ids),
-            Timer.step == 0,
+            Timer.id.in_(select(newest.c.run_id)),
             Timer.status.in_(_DEADLINE_STATUSES),
             Timer.due_at <= now,
         )
         .order_by(Timer.id)
     ):
-        # A restarted timer gets a newer row; only the newest stands for the deadline.
-        latest[(timer.case_id, timer.name)] = timer
-    items: list[QueueItem] = []
-    for timer in latest.values():
         case = cases.get(timer.case_id)
         if case is None or not _in_state(case.state, timer.state):
             continue
@@ -246,10 +256,18 @@ def _open_escalations(
     agency_id: int | None,
 ) -> list[QueueItem]:
     items: list[QueueItem] = []
+    newest = _newest_runs(case_ids)
     rows = session.execute(
         select(Escalation, Timer.state)
         .join(Timer, Timer.id == Escalation.timer_id)
-        .where(Escalation.case_id.in_(case_ids), Escalation.acknowledged_at.is_(None))
+        .join(newest, (newest.c.case_id == Timer.case_id) & (newest.c.name == Timer.name))
+        .where(
+            Escalation.case_id.in_(case_ids),
+            Escalation.acknowledged_at.is_(None),
+            # Sent in an earlier run of the timer (before a restart or a re-entry):
+            # that deadline no longer stands, so nobody needs to answer it.
+            Timer.id >= newest.c.run_id,
+        )
         .order_by(Escalation.id)
     )
     for esc, state in rows:

@@ -204,6 +204,34 @@ def test_queue_shows_owned_states_and_reminders_oldest_first_and_ack_stops_them(
     }
 
 
+def test_queue_forgets_a_deadline_that_a_restart_moved_on(world: World) -> None:
+    clock = world.server.clock
+    case_id = open_case(world)["id"]
+    fire(world.council, case_id, "accept", "coordinator")
+    fire(world.police, case_id, "refer_to_panel", "police")
+    fire(world.council, case_id, "adopt", "chair", risk_level="moderate", consent=True)
+    fire(world.council, case_id, "begin_sessions", "coordinator")
+
+    def overdue(kind: str = "overdue_timer") -> list[tuple[str, str]]:
+        items = world.council.get("/queue").json()["items"]
+        return [(i["timer"], i["since"]) for i in items if i["kind"] == kind]
+
+    clock.advance(timedelta(days=22))
+    run_tick(world)
+    assert [timer for timer, _ in overdue()] == ["mentoring_heartbeat"]
+    assert [timer for timer, _ in overdue("escalation")] == ["mentoring_heartbeat"]
+    # A session restarts the heartbeat: the fired deadline and its reminder are history,
+    # and the new deadline is not due yet.
+    restarted = fire(world.council, case_id, "log_session", "mentor")
+    assert overdue() == []
+    assert overdue("escalation") == []
+    due = next(t["due_at"] for t in restarted["timers"] if t["name"] == "mentoring_heartbeat")
+    clock.advance(timedelta(days=22))
+    assert [(timer, since[:19]) for timer, since in overdue()] == [
+        ("mentoring_heartbeat", due[:19])
+    ]
+
+
 def test_health_and_metrics(world: World) -> None:
     health = httpx.get(f"{world.server.url}/healthz")
     assert health.status_code == 200
