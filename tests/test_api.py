@@ -284,6 +284,8 @@ def test_referral_serve_gives_a_running_engine_from_nothing(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFERRAL_")}
     env["REFERRAL_DATABASE_URL"] = f"sqlite:///{tmp_path / 'fresh.db'}"
     env["REFERRAL_LOG_CHANNEL_PATH"] = str(tmp_path / "notifications.jsonl")
+    # Set but empty counts as unset: an empty token would lock the administrator out.
+    env["REFERRAL_ADMIN_TOKEN"] = ""
     proc = subprocess.Popen(
         [sys.executable, "-c", "from engine.cli import main; main()", "serve",
          "--port", str(port)],

@@ -89,7 +89,8 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
     from api.app import create_app
     from engine.worker import EmbeddedWorker
 
-    if settings.admin_token is None:
+    # An empty REFERRAL_ADMIN_TOKEN= would lock the administrator out: treat it as unset.
+    if settings.admin_token is None or not settings.admin_token.get_secret_value():
         token = secrets.token_urlsafe(24)
         settings = settings.model_copy(update={"admin_token": SecretStr(token)})
         err.print(
