@@ -38,7 +38,8 @@ class _Compiled:
     # (parameter name, bind processor) in the order the SQL takes them.
     binds: tuple[tuple[str, _Processor], ...]
     defaults: Mapping[str, Any]
-    results: tuple[_Processor, ...]
+    # (column index, result processor) for the columns that have one.
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]
 
 
 def _compile(statement: Select[Any] | UpdateBase, dialect: Dialect) -> _Compiled:
@@ -57,10 +58,11 @@ def _compile(statement: Select[Any] | UpdateBase, dialect: Dialect) -> _Compiled
         (name, by_name[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
     )
     defaults = {name: bind.effective_value for name, bind in by_name.items() if not bind.required}
-    results = tuple(
+    processors = (
         column.type.dialect_impl(dialect).result_processor(dialect, None)
         for column in statement.exported_columns
     )
+    results = tuple((i, proc) for i, proc in enumerate(processors) if proc is not None)
     return _Compiled(compiled.string, dialect.positional, binds, defaults, results)
 
 
@@ -80,10 +82,10 @@ class Prepared:
     def _params(self, compiled: _Compiled, given: Mapping[str, Any]) -> Any:
         values = {**compiled.defaults, **given} if compiled.defaults else given
         if compiled.positional:
-            return tuple(
+            return [
                 values[name] if proc is None else proc(values[name])
                 for name, proc in compiled.binds
-            )
+            ]
         return {
             name: values[name] if proc is None else proc(values[name])
             for name, proc in compiled.binds
@@ -95,14 +97,18 @@ class Prepared:
         dialect = conn.dialect
         compiled = self._for(dialect)
         sql = compiled.sql
-        args: Any = [self._params(compiled, p) for p in params]
-        if not many:
-            args = args[0]
+        args: Any = (
+            [self._params(compiled, p) for p in params]
+            if many
+            else self._params(compiled, params[0])
+        )
         dbapi_conn = conn.connection.dbapi_connection
         assert dbapi_conn is not None
         cursor = dbapi_conn.cursor()
-        for listener in conn.dispatch.before_cursor_execute:
-            sql, args = listener(conn, cursor, sql, args, None, many)
+        listeners = conn.dispatch.before_cursor_execute
+        if listeners:
+            for listener in listeners:
+                sql, args = listener(conn, cursor, sql, args, None, many)
         try:
             if many:
                 cursor.executemany(sql, args)
@@ -123,20 +129,24 @@ class Prepared:
             ) from err
         return cursor, compiled
 
-    def rows(self, conn: Connection, **params: Any) -> list[tuple[Any, ...]]:
+    def rows(self, conn: Connection, **params: Any) -> list[Sequence[Any]]:
         """Every row the statement returns, values processed by their column types."""
         cursor, compiled = self._run(conn, [params], many=False)
         try:
-            fetched = cursor.fetchall()
+            fetched: list[Sequence[Any]] = cursor.fetchall()
         finally:
             cursor.close()
-        procs = compiled.results
-        return [
-            tuple(v if p is None else p(v) for v, p in zip(row, procs, strict=True))
-            for row in fetched
-        ]
+        if not compiled.results:
+            return fetched
+        processed: list[Sequence[Any]] = []
+        for row in fetched:
+            values = list(row)
+            for index, proc in compiled.results:
+                values[index] = proc(values[index])
+            processed.append(values)
+        return processed
 
-    def first(self, conn: Connection, **params: Any) -> tuple[Any, ...] | None:
+    def first(self, conn: Connection, **params: Any) -> Sequence[Any] | None:
         found = self.rows(conn, **params)
         return found[0] if found else None
 
