@@ -17,7 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import ReferralError
@@ -31,6 +31,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "method_not_allowed": 405,
     "version_conflict": 409,
+    "conflict": 409,
     "deploy_conflict": 409,
     "ack_not_allowed": 409,
     "request_too_large": 413,
@@ -164,6 +165,17 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
                           {"reason": type(getattr(exc, "orig", exc)).__name__})
 
 
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # The engine checks uniqueness before it writes; a constraint failing at the write
+    # means a concurrent request took the value in between (PostgreSQL does not serialise
+    # the two as SQLite's single writer does). Retrying gets the ordinary answer.
+    log.warning("integrity conflict on %s %s: %s", request.method, request.url.path,
+                type(getattr(exc, "orig", exc)).__name__)
+    return error_response(409, "conflict",
+                          "a concurrent request wrote a conflicting value first; retry",
+                          {"reason": type(getattr(exc, "orig", exc)).__name__})
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal", "internal server error; the event was logged")
@@ -175,4 +187,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(Exception, _internal_error)

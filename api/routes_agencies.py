@@ -18,7 +18,7 @@ router = APIRouter(tags=["agencies"])
     "/agencies",
     status_code=201,
     response_model=AgencyCreatedOut,
-    responses=errors(401, 403, 413, 415, 422),
+    responses=errors(401, 403, 409, 413, 415, 422),
     summary="Add an agency (admin); the response holds its API token, shown once",
 )
 def post_agency(

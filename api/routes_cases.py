@@ -53,7 +53,7 @@ def _agency_id(session: Session, agency: int | str) -> int:
     "/cases",
     status_code=201,
     response_model=CaseOut,
-    responses=errors(401, 403, 404, 413, 415, 422),
+    responses=errors(401, 403, 404, 409, 413, 415, 422),
     summary="Open a case (an agency must take a role on it)",
 )
 def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep) -> dict[str, Any]:

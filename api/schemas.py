@@ -47,7 +47,8 @@ def errors(
         401: "Missing or invalid bearer token (`unauthenticated`).",
         403: "The caller may not do this (`forbidden`).",
         404: "Unknown, or not visible to the caller (`not_found`).",
-        409: "Conflict (`version_conflict`, `deploy_conflict`, `ack_not_allowed`).",
+        409: "Conflict (`version_conflict`, `deploy_conflict`, `ack_not_allowed`; "
+        "`conflict` when a concurrent request wrote a conflicting value first).",
         413: "Request body over the size limit (`request_too_large`).",
         415: "Body of an unsupported media type (`unsupported_media_type`): JSON bodies "
         "need `Content-Type: application/json`.",

@@ -7,7 +7,9 @@ escalations: for it, the case does not exist.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -155,6 +157,22 @@ def test_409_version_ack_and_deploy_conflicts(world: World) -> None:
     details = error_of(world.police.post(f"/escalations/{escalation_id}/ack"),
                        409, "ack_not_allowed")
     assert details["acknowledged_by"] == world.ids["police"]
+
+
+def test_racing_requests_for_one_unique_value_get_4xx_never_500(world: World) -> None:
+    # On PostgreSQL both may pass the engine's "name taken?" check before either
+    # commits; the loser's unique-constraint failure is a conflict, not a server error.
+    start = threading.Barrier(12)
+
+    def add() -> int:
+        with world.server.admin() as admin:
+            start.wait(timeout=30)
+            return admin.post("/agencies", json={"name": "twin"}).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(lambda _: add(), range(12)))
+    assert statuses.count(201) == 1
+    assert set(statuses) <= {201, 409, 422}
 
 
 def test_413_for_bodies_over_the_limit_with_or_without_a_length(world: World) -> None:
