@@ -12,6 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.db import check_migrated, make_engine, session_factory
@@ -58,6 +59,12 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
         except ReferralError as exc:
             err.print(f"error: {exc.message}", markup=False)
+            raise typer.Exit(1) from None
+        except SQLAlchemyError as exc:
+            # An unreachable or broken database is an operator's problem to read, not a
+            # traceback; hide_parameters keeps row values (case data) out of the message.
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            err.print(f"error: database: {reason}", markup=False)
             raise typer.Exit(1) from None
 
     return wrapper
