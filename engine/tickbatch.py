@@ -35,21 +35,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Integer,
-    Table,
-    and_,
-    any_,
-    bindparam,
-    insert,
-    or_,
-    select,
-    update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from engine import outbox
@@ -57,120 +47,15 @@ from engine.audit import event_hash
 from engine.calendar import calendar_for
 from engine.definitions.model import SYSTEM_ROLE, Definition, TimerDef
 from engine.deploy import compiled_by_id
-from engine.models import Agency, Case, CaseAssignment, CaseEvent, Escalation, Notification, Timer
-
-_cases = cast(Table, Case.__table__)
-_timers = cast(Table, Timer.__table__)
-_assignments = cast(Table, CaseAssignment.__table__)
-_agencies = cast(Table, Agency.__table__)
-_events = cast(Table, CaseEvent.__table__)
-_escalations = cast(Table, Escalation.__table__)
-_notifications = cast(Table, Notification.__table__)
-
-def _member(column: Any, pg: bool) -> Any:
-    """``column`` is one of the ``ids`` parameter: ``= ANY(array)`` on PostgreSQL (one
-    statement text whatever the count, so the driver's and server's caches hold it),
-    an expanding ``IN`` elsewhere."""
-    if pg:
-        return column == any_(bindparam("ids", type_=ARRAY(Integer)))
-    return column.in_(bindparam("ids", expanding=True))
-
-
-def _claim(pg: bool) -> Any:
-    due = (
-        select(_timers.c.id)
-        .where(
-            or_(
-                and_(_timers.c.status == "pending", _timers.c.due_at <= bindparam("now")),
-                and_(_timers.c.status == "firing", _timers.c.claimed_until < bindparam("now")),
-            )
-        )
-        .order_by(_timers.c.due_at, _timers.c.id)
-        .limit(bindparam("limit"))
-    )
-    if pg:
-        due = due.with_for_update(skip_locked=True)
-    return (
-        update(_timers)
-        .where(_timers.c.id.in_(due.scalar_subquery()))
-        .values(status="firing", claimed_until=bindparam("lease_until"))
-        .returning(_timers.c.id, _timers.c.due_at)
-    )
-
-
-def _lock(pg: bool) -> Any:
-    # Lock order everywhere: a case first, then its timers; cases in id order, so two
-    # ticks locking overlapping batches cannot deadlock.
-    query = (
-        select(
-            _timers.c.id, _timers.c.case_id, _timers.c.name, _timers.c.state, _timers.c.step,
-            _timers.c.due_at, _timers.c.status, _timers.c.claimed_until,
-            _cases.c.workflow_version_id, _cases.c.workflow, _cases.c.workflow_version,
-            _cases.c.state.label("case_state"), _cases.c.data, _cases.c.revision,
-            _cases.c.last_event_hash, _cases.c.last_event_seq,
-        )
-        .join_from(_timers, _cases, _cases.c.id == _timers.c.case_id)
-        .where(_member(_timers.c.id, pg))
-        .order_by(_cases.c.id, _timers.c.id)
-    )
-    return query.with_for_update() if pg else query
-
-
-@dataclass(frozen=True, slots=True)
-class _Statements:
-    claim: Any
-    lock: Any
-    assignments: Any
-    agencies: Any
-    mark_fired: Any
-    mark_cancelled: Any
-
-
-def _build(pg: bool) -> _Statements:
-    return _Statements(
-        claim=_claim(pg),
-        lock=_lock(pg),
-        assignments=select(
-            _assignments.c.case_id, _assignments.c.role, _assignments.c.agency_id
-        )
-        .where(_member(_assignments.c.case_id, pg))
-        .order_by(_assignments.c.case_id, _assignments.c.role),
-        agencies=select(
-            _agencies.c.id, _agencies.c.webhook_url, _agencies.c.webhook_secret,
-            _agencies.c.webhook_disabled_at, _agencies.c.email,
-        ).where(_member(_agencies.c.id, pg)),
-        mark_fired=update(_timers)
-        .where(_member(_timers.c.id, pg))
-        .values(status="fired", fired_at=bindparam("now"), claimed_until=None),
-        mark_cancelled=update(_timers)
-        .where(_member(_timers.c.id, pg))
-        .values(status="cancelled", claimed_until=None),
-    )
-
-
-_STATEMENTS = {False: _build(False), True: _build(True)}
-
-
-def _statements(conn: Connection) -> _Statements:
-    return _STATEMENTS[conn.dialect.name == "postgresql"]
-
-
-# Multi-row INSERTs hand out ids in the rows' order (one writer per SQLite database; one
-# sequence draw per row, in VALUES order, on PostgreSQL), so the returned ids sorted are the
-# ids of the rows in order. ``sort_by_parameter_order`` would make SQLite insert row by row.
-_ADD_ESCALATIONS = insert(_escalations).returning(_escalations.c.id)
-_ADD_NOTIFICATIONS = insert(_notifications).returning(_notifications.c.id)
-_ADD_EVENTS = insert(_events)
-_MOVE_HEADS = (
-    update(_cases)
-    .where(_cases.c.id == bindparam("b_id"), _cases.c.revision == bindparam("b_seen"))
-    .values(
-        revision=bindparam("b_revision"),
-        last_event_hash=bindparam("b_hash"),
-        last_event_seq=bindparam("b_seq"),
-    )
+from engine.tick_sql import (
+    ADD_ESCALATIONS,
+    ADD_EVENTS,
+    ADD_NOTIFICATIONS,
+    ADD_TIMERS,
+    MOVE_HEADS,
+    Statements,
+    statements,
 )
-_ADD_TIMERS = insert(_timers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +144,7 @@ def claim(conn: Connection, *, now: datetime, lease_until: datetime, limit: int)
     """Mark up to ``limit`` due rows ``firing`` until ``lease_until`` (expired leases too),
     in one statement; their ids, soonest due first."""
     rows = conn.execute(
-        _statements(conn).claim, {"now": now, "lease_until": lease_until, "limit": limit}
+        statements(conn).claim, {"now": now, "lease_until": lease_until, "limit": limit}
     )
     return [r.id for r in sorted(rows, key=lambda r: (r.due_at, r.id))]
 
@@ -277,7 +162,7 @@ def fire_batch(
     ``definitions`` caches compiled definitions by workflow version row for one tick.
     """
     conn = session.connection()
-    sql = _statements(conn)
+    sql = statements(conn)
     cases: dict[int, _Case] = {}
     rows = {}
     for r in conn.execute(sql.lock, {"ids": list(ids)}):
@@ -330,7 +215,7 @@ def _timer_def(defn: Definition, name: str) -> TimerDef | None:
     return next((t for t in defn.timers if t.name == name), None)
 
 
-def _fire(conn: Connection, sql: _Statements, work: list[_Work], *, now: datetime) -> None:
+def _fire(conn: Connection, sql: Statements, work: list[_Work], *, now: datetime) -> None:
     case_ids = sorted({w.case.id for w in work})
     assigned: dict[int, dict[str, int]] = {c: {} for c in case_ids}
     for case_id, role, agency_id in conn.execute(sql.assignments, {"ids": case_ids}):
@@ -358,7 +243,7 @@ def _fire(conn: Connection, sql: _Statements, work: list[_Work], *, now: datetim
         wanted = sorted({a for w in work if w.resolution for a in w.resolution.by_agency})
         if wanted:
             agencies = {r.id: r for r in conn.execute(sql.agencies, {"ids": wanted})}
-        ids = iter(sorted(conn.execute(_ADD_ESCALATIONS, escalations).scalars()))
+        ids = iter(sorted(conn.execute(ADD_ESCALATIONS, escalations).scalars()))
         for w in work:
             if w.resolution is not None:
                 w.escalation_id = next(ids)
@@ -377,21 +262,21 @@ def _fire(conn: Connection, sql: _Statements, work: list[_Work], *, now: datetim
                 "created_at": now,
             })
     if notifications:
-        notification_ids = sorted(conn.execute(_ADD_NOTIFICATIONS, notifications).scalars())
+        notification_ids = sorted(conn.execute(ADD_NOTIFICATIONS, notifications).scalars())
         for w in work:
             w.notifications = [notification_ids[i] for i in w.notifications]
-    conn.execute(_ADD_EVENTS, events)
+    conn.execute(ADD_EVENTS, events)
     heads = [
         {"b_id": c.id, "b_seen": c.seen, "b_revision": c.seen + c.fired,
          "b_hash": c.last_event_hash, "b_seq": c.last_event_seq}
         for c in {w.case.id: w.case for w in work}.values()
     ]
-    moved = conn.execute(_MOVE_HEADS, heads)
+    moved = conn.execute(MOVE_HEADS, heads)
     if conn.dialect.supports_sane_multi_rowcount and moved.rowcount != len(heads):
         raise RuntimeError("a case changed under the tick's lock")  # the batch rolls back
     conn.execute(sql.mark_fired, {"ids": [w.row.id for w in work], "now": now})
     if new_timers:
-        conn.execute(_ADD_TIMERS, new_timers)
+        conn.execute(ADD_TIMERS, new_timers)
 
 
 def _write(
