@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.definitions.model import SYSTEM_ROLE, Definition
 from engine.errors import Forbidden, InvalidInput, NotFound
 from engine.models import Base, CaseAssignment
-from engine.prepared import Prepared
+from engine.prepared import Cursor, Prepared
 
 # Keys of an audit event's data that hold field values (and so are filtered by reader).
 FIELD_KEYS = ("changes",)
@@ -45,10 +45,10 @@ class Holders:
         return frozenset(role for role, held in self.assignments.items() if held == agency_id)
 
 
-def holders(conn: Connection, case_id: int) -> Holders:
+def holders(cur: Cursor, case_id: int) -> Holders:
     assignments: dict[str, int] = {}
     names: dict[int, str] = {}
-    for role, agency_id, name in _HOLDERS.rows(conn, b_case=case_id):
+    for role, agency_id, name in _HOLDERS.rows(cur, {"b_case": case_id}):
         assignments[role] = agency_id
         names[agency_id] = name
     return Holders(assignments, names)

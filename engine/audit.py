@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from engine.casestore import CaseRow
 from engine.errors import NotFound
 from engine.models import Base, Case, CaseEvent
-from engine.prepared import Prepared
+from engine.prepared import Cursor, Prepared
 
 KINDS = frozenset(
     {
@@ -150,7 +150,7 @@ def append_event(
 
 
 def insert_event(
-    conn: Connection,
+    cur: Cursor,
     case: CaseRow,
     *,
     kind: str,
@@ -180,7 +180,7 @@ def insert_event(
         # the same payload (a tuple or a list dump alike), so no round trip is needed.
         round_trip=False,
     )
-    _INSERT.execute(conn, **{"v_" + name: value for name, value in values.items()})
+    _INSERT.execute(cur, {"v_" + name: value for name, value in values.items()})
     case.last_event_seq = values["seq"]
     case.last_event_hash = values["hash"]
 

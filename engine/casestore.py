@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from engine.errors import NotFound, VersionConflict
 from engine.models import Base, Case
-from engine.prepared import Prepared
+from engine.prepared import Cursor, Prepared
 
 _cases = Base.metadata.tables["cases"]
 _versions = Base.metadata.tables["workflow_versions"]
@@ -108,8 +108,8 @@ def load_case(session: Session, case_id: int) -> Case:
     return case
 
 
-def load_row(conn: Connection, case_id: int) -> CaseRow:
-    found = _LOAD.first(conn, b_id=case_id)
+def load_row(cur: Cursor, case_id: int) -> CaseRow:
+    found = _LOAD.first(cur, {"b_id": case_id})
     if found is None:
         raise NotFound(f"case {case_id} not found", case_id=case_id)
     return CaseRow(*found)
@@ -148,29 +148,31 @@ def claim(session: Session, case: Case) -> None:
     set_committed_value(case, "revision", seen + 1)
 
 
-def claim_row(conn: Connection, case: CaseRow) -> None:
+def claim_row(cur: Cursor, case: CaseRow) -> None:
     """``claim`` for the event path: the same guarded UPDATE, on a ``CaseRow``."""
     seen = case.revision
-    if _CLAIM.execute(conn, b_id=case.id, b_seen=seen, b_next=seen + 1) != 1:
-        current = conn.execute(_REVISION, {"b_id": case.id}).scalar()
+    if _CLAIM.execute(cur, {"b_id": case.id, "b_seen": seen, "b_next": seen + 1}) != 1:
+        current = cur.conn.execute(_REVISION, {"b_id": case.id}).scalar()
         raise _conflict(case.id, seen, current)
     case.revision = seen + 1
 
 
-def write_row(conn: Connection, case: CaseRow) -> None:
+def write_row(cur: Cursor, case: CaseRow) -> None:
     """Store the row's state, data, milestones, closing time and audit chain head.
 
     The caller claimed the case first (``claim_row``), so the row is ours.
     """
     _WRITE.execute(
-        conn,
-        b_id=case.id,
-        b_state=case.state,
-        b_data=case.data,
-        b_milestones=case.milestones,
-        b_closed_at=case.closed_at,
-        b_hash=case.last_event_hash,
-        b_seq=case.last_event_seq,
+        cur,
+        {
+            "b_id": case.id,
+            "b_state": case.state,
+            "b_data": case.data,
+            "b_milestones": case.milestones,
+            "b_closed_at": case.closed_at,
+            "b_hash": case.last_event_hash,
+            "b_seq": case.last_event_seq,
+        },
     )
 
 
@@ -180,6 +182,8 @@ def sync_identity(session: Session, case: CaseRow) -> None:
     Callers that loaded the ``Case`` themselves (the timer tick, the CLI) go on using
     that object after the event path wrote the row.
     """
+    if not session.identity_map:
+        return
     held = session.identity_map.get(identity_key(Case, case.id))
     if held is None:
         return

@@ -6,10 +6,10 @@ execution context, result object); measured on SQLite, about 17 µs against 3 µ
 same statement on the driver's cursor. A ``Prepared`` statement is a Core construct
 compiled once per dialect, whose parameters and result values go through the column
 types' own processors (so values are stored and read exactly as ``Connection.execute``
-stores and reads them), run on the cursor of the caller's ``Connection``, inside its
-transaction. Driver errors come out as SQLAlchemy's exceptions, a lost connection is
-invalidated as ``Connection.execute`` would, and ``before_cursor_execute`` listeners
-still see each statement.
+stores and reads them), run on the DBAPI cursor of the caller's ``Connection`` (a
+``Cursor``, made once per transaction), inside its transaction. Driver errors come out
+as SQLAlchemy's exceptions, a lost connection is invalidated as ``Connection.execute``
+would, and ``before_cursor_execute`` listeners still see each statement.
 
 Only plain statements qualify: named ``bindparam``s and literal values, no expanding
 ``IN`` lists; anything else is refused when first compiled.
@@ -66,20 +66,45 @@ def _compile(statement: Select[Any] | UpdateBase, dialect: Dialect) -> _Compiled
     return _Compiled(compiled.string, dialect.positional, binds, defaults, results)
 
 
+class Cursor:
+    """The DBAPI cursor of a ``Connection``, for prepared statements run one after
+    another in its current transaction (make one per transaction)."""
+
+    __slots__ = ("conn", "cursor", "dbapi_conn", "dialect", "listeners")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+        dbapi_conn = conn.connection.dbapi_connection
+        assert dbapi_conn is not None
+        self.dbapi_conn = dbapi_conn
+        self.cursor: Any = dbapi_conn.cursor()
+        # Looked up once: a listener added in the middle of a transaction sees the
+        # statements of the next one.
+        self.listeners = tuple(conn.dispatch.before_cursor_execute)
+
+
 class Prepared:
     """A Core statement, compiled at first use on each dialect and then reused."""
 
     def __init__(self, statement: Select[Any] | UpdateBase) -> None:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
+        # The last dialect's compiled form: a process talks to one database kind.
+        self._last: tuple[Dialect, _Compiled] | None = None
 
     def _for(self, dialect: Dialect) -> _Compiled:
+        last = self._last
+        if last is not None and last[0] is dialect:
+            return last[1]
         found = self._compiled.get(dialect.name)
         if found is None:
             found = self._compiled[dialect.name] = _compile(self.statement, dialect)
+        self._last = (dialect, found)
         return found
 
-    def _params(self, compiled: _Compiled, given: Mapping[str, Any]) -> Any:
+    @staticmethod
+    def _params(compiled: _Compiled, given: Mapping[str, Any]) -> Any:
         values = {**compiled.defaults, **given} if compiled.defaults else given
         if compiled.positional:
             return [
@@ -91,51 +116,45 @@ class Prepared:
             for name, proc in compiled.binds
         }
 
-    def _run(
-        self, conn: Connection, params: Sequence[Mapping[str, Any]], *, many: bool
-    ) -> tuple[Any, _Compiled]:
-        dialect = conn.dialect
-        compiled = self._for(dialect)
+    def _run(self, cur: Cursor, params: Any, *, many: bool) -> _Compiled:
+        compiled = self._for(cur.dialect)
         sql = compiled.sql
-        args: Any = (
-            [self._params(compiled, p) for p in params]
-            if many
-            else self._params(compiled, params[0])
-        )
-        dbapi_conn = conn.connection.dbapi_connection
-        assert dbapi_conn is not None
-        cursor = dbapi_conn.cursor()
-        listeners = conn.dispatch.before_cursor_execute
-        if listeners:
-            for listener in listeners:
-                sql, args = listener(conn, cursor, sql, args, None, many)
+        if many:
+            args: Any = [self._params(compiled, p) for p in params]
+        else:
+            args = self._params(compiled, params)
+        cursor = cur.cursor
+        for listener in cur.listeners:
+            sql, args = listener(cur.conn, cursor, sql, args, None, many)
         try:
             if many:
                 cursor.executemany(sql, args)
             else:
                 cursor.execute(sql, args)
-        except dialect.loaded_dbapi.Error as err:
-            cursor.close()
-            lost = dialect.is_disconnect(err, dbapi_conn, cursor)
-            if lost:
-                conn.invalidate(err)
-            raise DBAPIError.instance(
-                sql,
-                args,
-                err,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=lost,
-                dialect=dialect,
-            ) from err
-        return cursor, compiled
+        except cur.dialect.loaded_dbapi.Error as err:
+            raise self._failed(cur, sql, args, err) from err
+        return compiled
 
-    def rows(self, conn: Connection, **params: Any) -> list[Sequence[Any]]:
+    @staticmethod
+    def _failed(cur: Cursor, sql: str, args: Any, err: Any) -> Exception:
+        """The driver's error as SQLAlchemy raises it; a lost connection is invalidated."""
+        dialect = cur.dialect
+        lost = dialect.is_disconnect(err, cur.dbapi_conn, cur.cursor)
+        if lost:
+            cur.conn.invalidate(err)
+        return DBAPIError.instance(
+            sql,
+            args,
+            err,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=dialect,
+        )
+
+    def rows(self, cur: Cursor, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         """Every row the statement returns, values processed by their column types."""
-        cursor, compiled = self._run(conn, [params], many=False)
-        try:
-            fetched: list[Sequence[Any]] = cursor.fetchall()
-        finally:
-            cursor.close()
+        compiled = self._run(cur, params, many=False)
+        fetched: list[Sequence[Any]] = cur.cursor.fetchall()
         if not compiled.results:
             return fetched
         processed: list[Sequence[Any]] = []
@@ -146,19 +165,15 @@ class Prepared:
             processed.append(values)
         return processed
 
-    def first(self, conn: Connection, **params: Any) -> Sequence[Any] | None:
-        found = self.rows(conn, **params)
+    def first(self, cur: Cursor, params: Mapping[str, Any]) -> Sequence[Any] | None:
+        found = self.rows(cur, params)
         return found[0] if found else None
 
-    def execute(self, conn: Connection, **params: Any) -> int:
+    def execute(self, cur: Cursor, params: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows; the number of rows it matched."""
-        cursor, _compiled = self._run(conn, [params], many=False)
-        try:
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+        self._run(cur, params, many=False)
+        return int(cur.cursor.rowcount)
 
-    def execute_many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
+    def execute_many(self, cur: Cursor, params: Sequence[Mapping[str, Any]]) -> None:
         if params:
-            cursor, _compiled = self._run(conn, params, many=True)
-            cursor.close()
+            self._run(cur, params, many=True)

@@ -16,12 +16,12 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from engine.calendar import calendar_for
 from engine.definitions.model import Definition, TimerDef
 from engine.models import Base
-from engine.prepared import Prepared
+from engine.prepared import Cursor, Prepared
 
 LIVE = ("pending", "firing")
 
@@ -88,26 +88,25 @@ def due_at(defn: Definition, timer: TimerDef, now: datetime) -> datetime:
     return calendar_for(defn).add(now, timer.after)
 
 
-def live_timers(conn: Connection, case_id: int) -> list[LiveTimer]:
+def live_timers(cur: Cursor, case_id: int) -> list[LiveTimer]:
     """Pending and claimed timer rows of a case, soonest first."""
-    rows = _LIVE.rows(conn, b_case=case_id, b_pending=LIVE[0], b_firing=LIVE[1])
+    rows = _LIVE.rows(cur, {"b_case": case_id, "b_pending": LIVE[0], "b_firing": LIVE[1]})
     return [LiveTimer(*row) for row in rows]
 
 
 def _start(
-    conn: Connection, case_id: int, defn: Definition, timer: TimerDef, now: datetime
+    cur: Cursor, case_id: int, defn: Definition, timer: TimerDef, now: datetime
 ) -> LiveTimer:
     """A pending row for the timer itself (step 0), due ``timer.after`` from ``now``."""
     due = due_at(defn, timer, now)
-    row = _START.first(
-        conn, b_case=case_id, b_name=timer.name, b_state=timer.state, b_due=due, b_now=now
-    )
+    params = {"b_case": case_id, "b_name": timer.name, "b_state": timer.state}
+    row = _START.first(cur, {**params, "b_due": due, "b_now": now})
     assert row is not None
     return LiveTimer(row[0], timer.name, timer.state, 0, due, "pending")
 
 
 def _cancel(
-    conn: Connection,
+    cur: Cursor,
     live: list[LiveTimer],
     *,
     states: Collection[str] | None = None,
@@ -121,14 +120,14 @@ def _cancel(
         if (states is None or row.state in states) and (names is None or row.name in names)
     ]
     if gone:
-        _CANCEL.execute_many(conn, [{"b_id": row.id} for row in gone])
+        _CANCEL.execute_many(cur, [{"b_id": row.id} for row in gone])
         ids = {row.id for row in gone}
         live[:] = [row for row in live if row.id not in ids]
     return {row.name for row in gone}
 
 
 def on_transition(
-    conn: Connection,
+    cur: Cursor,
     case_id: int,
     defn: Definition,
     *,
@@ -147,18 +146,18 @@ def on_transition(
     ``live`` is the case's live rows when the caller knows them (none, for a case being
     opened); else they are read here. The caller holds the case for writing.
     """
-    rows = live_timers(conn, case_id) if live is None else list(live)
+    rows = live_timers(cur, case_id) if live is None else list(live)
     exited_set, entered_set = set(exited), set(entered)
     changes = TimerChanges()
-    cancelled = _cancel(conn, rows, states=exited_set) if exited_set else set()
+    cancelled = _cancel(cur, rows, states=exited_set) if exited_set else set()
     if final:
-        cancelled.update(_cancel(conn, rows))
+        cancelled.update(_cancel(cur, rows))
     started: list[str] = []
     for timer in defn.timers:
         # A state only passed through (a track's final state before its join) is in
         # ``entered`` but not active afterwards: its timers never start.
         if timer.state in entered_set and timer.state in active_after:
-            rows.append(_start(conn, case_id, defn, timer, now))
+            rows.append(_start(cur, case_id, defn, timer, now))
             started.append(timer.name)
         elif (
             trigger is not None
@@ -166,8 +165,8 @@ def on_transition(
             and timer.state in active_after
             and not final
         ):
-            cancelled.update(_cancel(conn, rows, names={timer.name}))
-            rows.append(_start(conn, case_id, defn, timer, now))
+            cancelled.update(_cancel(cur, rows, names={timer.name}))
+            rows.append(_start(cur, case_id, defn, timer, now))
             started.append(timer.name)
     changes.started = started
     changes.cancelled = sorted(cancelled)

@@ -33,6 +33,7 @@ from engine.errors import Forbidden, InvalidInput
 from engine.escalations import acknowledge
 from engine.machine import CompiledWorkflow
 from engine.models import Agency, Case, CaseAssignment, CaseEvent
+from engine.prepared import Cursor
 from engine.reading import CaseLike, build_case_view, event_view
 from engine.schedule import LiveTimer
 from engine.views import CaseView, EventView
@@ -103,7 +104,7 @@ def open_case(
         session.add(CaseAssignment(case_id=case.id, role=assigned_role, agency_id=assigned_agency))
     entered = compiled.active_states(config)
     timers = schedule.on_transition(
-        session.connection(),
+        Cursor(session.connection()),
         case.id,
         defn,
         trigger=None,
@@ -148,11 +149,11 @@ def _view_of(
     """The reader's view, read after the session's pending writes went out; ``readers``
     when the caller settled them before writing, else the agency's roles now."""
     session.flush()
-    conn = session.connection()
-    found = holders(conn, case.id)
+    cur = Cursor(session.connection())
+    found = holders(cur, case.id)
     if readers is None:
         readers = reader_roles_from(found, case.id, agency_id)
-    live = schedule.live_timers(conn, case.id) if timers is None else timers
+    live = schedule.live_timers(cur, case.id) if timers is None else timers
     return build_case_view(case, compiled, readers, full=full, holders=found, timers=live)
 
 
@@ -174,9 +175,9 @@ def fire(
     """
     # The caller's own pending ORM changes go first, as an autoflush would send them.
     session.flush()
-    conn = session.connection()
-    case = load_row(conn, case_id)
-    found = holders(conn, case.id)
+    cur = Cursor(session.connection())
+    case = load_row(cur, case_id)
+    found = holders(cur, case.id)
     check_actor_from(found, case.id, agency_id, role)
     check_version(case, expected_version)
     compiled = compiled_by_hash(session, case.workflow_version_id, case.content_hash)
@@ -188,12 +189,12 @@ def fire(
         tuple(case.state), trigger, role, merged, frozenset(case.milestones), case_id=case.id
     )
     # Everything above only read; from here on the case is ours or we lose the race.
-    claim_row(conn, case)
+    claim_row(cur, case)
     before, after = tuple(decision.source), tuple(decision.target)
     final = compiled.is_final(after)
     entered = set(decision.entered)
     timers = schedule.on_transition(
-        conn,
+        cur,
         case.id,
         defn,
         trigger=trigger,
@@ -217,7 +218,7 @@ def fire(
     if decision.joined is not None:
         event_data["joined"] = decision.joined
     insert_event(
-        conn,
+        cur,
         case,
         kind="transition",
         at=now,
@@ -234,7 +235,7 @@ def fire(
         )
         for name in reached:
             insert_event(
-                conn,
+                cur,
                 case,
                 kind="milestone",
                 at=now,
@@ -245,7 +246,7 @@ def fire(
                 to_state=case.state,
                 data={"milestone": name},
             )
-    write_row(conn, case)
+    write_row(cur, case)
     sync_identity(session, case)
     readers = reader_roles_from(found, case.id, agency_id)
     return build_case_view(
@@ -313,9 +314,9 @@ def view(
     previews the case as that role would see it).
     """
     session.flush()
-    conn = session.connection()
-    case = load_row(conn, case_id)
-    found = holders(conn, case.id)
+    cur = Cursor(session.connection())
+    case = load_row(cur, case_id)
+    found = holders(cur, case.id)
     readers = reader_roles_from(found, case.id, agency_id, role)
     compiled = compiled_by_hash(session, case.workflow_version_id, case.content_hash)
     return build_case_view(
@@ -324,7 +325,7 @@ def view(
         readers,
         full=agency_id is None and role is None,
         holders=found,
-        timers=schedule.live_timers(conn, case.id),
+        timers=schedule.live_timers(cur, case.id),
     )
 
 
@@ -333,9 +334,9 @@ def history(
 ) -> list[EventView]:
     """The case's audit events in order, restricted field values left out."""
     session.flush()
-    conn = session.connection()
-    case = load_row(conn, case_id)
-    readers = reader_roles_from(holders(conn, case.id), case.id, agency_id, role)
+    cur = Cursor(session.connection())
+    case = load_row(cur, case_id)
+    readers = reader_roles_from(holders(cur, case.id), case.id, agency_id, role)
     defn = compiled_by_hash(session, case.workflow_version_id, case.content_hash).definition
     events = session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
