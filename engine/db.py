@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import clock
@@ -44,8 +45,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             # Straight on the driver: a statement through SQLAlchemy costs several times
-            # the BEGIN itself, on every transaction.
-            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
+            # the BEGIN itself, on every transaction. Its errors (a lock not granted in
+            # time) still come out as SQLAlchemy's, as through exec_driver_sql.
+            try:
+                conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance(
+                    "BEGIN IMMEDIATE", (), exc, sqlite3.Error, dialect=engine.dialect
+                ) from exc
 
         return engine
     engine = create_engine(url, **kwargs)

@@ -190,3 +190,27 @@ def test_no_lost_update(pg_url: str) -> None:
     # Each version moved exactly once, and each write saw the value before it.
     assert [e.data["changes"]["count"] for e in events] == list(range(1, total + 1))
     assert sum(conflicts) >= 0
+
+
+def test_an_idle_connection_killed_by_the_server_is_replaced(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No ping per transaction: a pooled connection is pinged only after sitting idle, and
+    # a dead one is replaced before anyone uses it.
+    import psycopg
+    from sqlalchemy import text
+
+    from engine import db
+
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
+        engine.dispose()

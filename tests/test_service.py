@@ -8,6 +8,8 @@ from datetime import datetime
 import pytest
 from casekit import T0, World, drive_to, make_world
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
 
 from engine import service
 from engine.audit import verify
@@ -259,3 +261,55 @@ def test_case_view_as_dict_is_json_ready(world: World) -> None:
     assert d["withheld"] == []
     with world.factory() as s:
         json.dumps([e.as_dict() for e in service.history(s, cid, agency_id=None)])
+
+
+def test_fire_keeps_a_case_object_the_session_holds_in_step(world: World) -> None:
+    # The timer tick and the CLI load the Case themselves, then fire through the service,
+    # then go on using that object (its state, its revision, its audit chain head).
+    cid = world.open().id
+    with world.session() as s:
+        held = s.get(Case, cid)
+        assert held is not None and held.state == ["referred"]
+        view = service.fire(
+            s, cid, "accept", role="coordinator", agency_id=world.agencies["coordinator"],
+            now=world.tick(),
+        )
+        assert held.state == ["screening"] and held.revision == view.version == 2
+        assert held.last_event_seq == 2
+        # An ORM writer appending after the service extends the same chain.
+        service.assign(s, cid, "mentor", world.outsider, now=world.tick())
+    assert [e.kind for e in events(world, cid)] == ["opened", "transition", "assigned"]
+    with world.factory() as s:
+        assert verify(s, cid) == []
+
+
+def test_driver_errors_come_out_as_sqlalchemy_errors(world: World) -> None:
+    # The event path runs its statements on the driver's cursor: a database error still
+    # reaches the edge as SQLAlchemy's exception (the API answers DataError with a 4xx).
+    if world.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite takes any integer the driver can bind")
+    with world.factory() as s, pytest.raises(DataError):
+        service.view(s, 2**40, agency_id=None, now=world.clock)
+    with world.factory() as s, pytest.raises(DataError):
+        world_fire_in(s, world, 2**40)
+
+
+def world_fire_in(s: Session, world: World, case_id: int) -> None:
+    service.fire(s, case_id, "accept", role="coordinator", agency_id=None, now=world.tick())
+
+
+def test_a_sqlite_lock_not_granted_is_sqlalchemys_operational_error(sqlite_url: str) -> None:
+    # Transactions begin IMMEDIATE straight on the driver; a writer that cannot get the
+    # lock in time still gets SQLAlchemy's error, as through Connection.execute.
+    from sqlalchemy.exc import OperationalError
+
+    from engine.db import make_engine
+
+    holder = make_engine(sqlite_url)
+    waiter = make_engine(sqlite_url, connect_args={"timeout": 0.05})
+    try:
+        with holder.begin(), pytest.raises(OperationalError, match="locked"), waiter.begin():
+            pass
+    finally:
+        holder.dispose()
+        waiter.dispose()
