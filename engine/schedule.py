@@ -47,19 +47,19 @@ _CANCEL = Prepared(
     .where(_timers.c.id == bindparam("b_id"))
     .values(status="cancelled", claimed_until=None)
 )
-_START = Prepared(
-    insert(_timers)
-    .values(
-        case_id=bindparam("b_case"),
-        name=bindparam("b_name"),
-        state=bindparam("b_state"),
-        step=0,
-        due_at=bindparam("b_due"),
-        status="pending",
-        created_at=bindparam("b_now"),
-    )
-    .returning(_timers.c.id)
+_INSERT = insert(_timers).values(
+    case_id=bindparam("b_case"),
+    name=bindparam("b_name"),
+    state=bindparam("b_state"),
+    step=0,
+    due_at=bindparam("b_due"),
+    status="pending",
+    created_at=bindparam("b_now"),
 )
+# The new row's id as SQLAlchemy itself gets it: the driver's lastrowid where the
+# dialect uses it (SQLite), else RETURNING (PostgreSQL).
+_START = Prepared(_INSERT)
+_START_RETURNING = Prepared(_INSERT.returning(_timers.c.id))
 
 
 @dataclass(slots=True)
@@ -99,10 +99,21 @@ def _start(
 ) -> LiveTimer:
     """A pending row for the timer itself (step 0), due ``timer.after`` from ``now``."""
     due = due_at(defn, timer, now)
-    params = {"b_case": case_id, "b_name": timer.name, "b_state": timer.state}
-    row = _START.first(cur, {**params, "b_due": due, "b_now": now})
-    assert row is not None
-    return LiveTimer(row[0], timer.name, timer.state, 0, due, "pending")
+    params = {
+        "b_case": case_id,
+        "b_name": timer.name,
+        "b_state": timer.state,
+        "b_due": due,
+        "b_now": now,
+    }
+    if getattr(cur.dialect, "postfetch_lastrowid", False):
+        _START.execute(cur, params)
+        row_id = int(cur.cursor.lastrowid)
+    else:
+        row = _START_RETURNING.first(cur, params)
+        assert row is not None
+        row_id = row[0]
+    return LiveTimer(row_id, timer.name, timer.state, 0, due, "pending")
 
 
 def _cancel(
