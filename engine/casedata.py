@@ -19,6 +19,22 @@ _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 
 
+# CEL guards compute on signed 64-bit integers; a larger value could not be compared.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def _storable(text: str) -> bool:
+    """Text every backend stores and hashes: PostgreSQL's JSON refuses NUL, and a lone
+    surrogate cannot be encoded as UTF-8 for the audit hash."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _bad(spec: FieldDef, value: Any, expected: str) -> InvalidInput:
     shown = repr(value)
     if len(shown) > 80:
@@ -39,13 +55,15 @@ def coerce_value(spec: FieldDef, value: Any) -> Any:
         return None
     kind = spec.type
     if kind in ("string", "text"):
-        if not isinstance(value, str):
-            raise _bad(spec, value, "a string")
+        if not isinstance(value, str) or not _storable(value):
+            raise _bad(spec, value, "a string of Unicode text (no NUL, no lone surrogate)")
         return value
     if kind == "int":
         # bool is an int subclass in Python; a JSON true is not a number here.
         if isinstance(value, bool) or not isinstance(value, int):
             raise _bad(spec, value, "an integer")
+        if not INT_MIN <= value <= INT_MAX:
+            raise _bad(spec, value, "an integer that fits in 64 bits")
         return value
     if kind == "bool":
         if not isinstance(value, bool):
@@ -56,7 +74,9 @@ def coerce_value(spec: FieldDef, value: Any) -> Any:
             raise _bad(spec, value, "one of " + ", ".join(spec.values))
         return value
     if kind == "list":
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, str) and _storable(v) for v in value
+        ):
             raise _bad(spec, value, "a list of strings")
         return list(value)
     if kind == "date":

@@ -72,6 +72,11 @@ def test_good_values(name: str, value: Any, stored: Any) -> None:
         ("e", "medium"),
         ("l", "a,b"),
         ("l", ["a", 1]),
+        ("s", "nul\x00byte"),
+        ("s", "lone \ud800 surrogate"),
+        ("l", ["ok", "\udfff"]),
+        ("i", 2**63),
+        ("i", -(2**63) - 1),
     ],
 )
 def test_bad_values_name_the_field(name: str, value: Any) -> None:
