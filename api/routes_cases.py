@@ -24,8 +24,8 @@ from api.schemas import (
     ReadQuery,
     errors,
 )
-from engine import service
 from engine.agencies import agency_by_name
+from engine.cases import service
 from engine.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["cases"])

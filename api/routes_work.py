@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path, Query
 from api.auth import CallerDep
 from api.deps import NowDep, SessionDep
 from api.schemas import MAX_ID, AckOut, QueuePageOut, QueueQuery, errors
+from engine.cases.queue import work_queue
 from engine.errors import Forbidden
-from engine.escalations import acknowledge
-from engine.queue import work_queue
+from engine.timers.escalations import acknowledge
 
 router = APIRouter(tags=["work"])
 

@@ -19,8 +19,8 @@ from api.schemas import (
 )
 from engine.definitions.diagram import to_mermaid
 from engine.definitions.model import Definition
-from engine.deploy import compiled, deploy, list_workflows
 from engine.errors import InvalidInput
+from engine.machine.deploy import compiled, deploy, list_workflows
 
 router = APIRouter(tags=["workflows"])
 

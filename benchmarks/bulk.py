@@ -21,11 +21,11 @@ from typing import Any
 
 from benchmarks.raw import Raw
 from benchmarks.world import BENCH_WORKFLOW, EPOCH, WORKFLOW, Database
-from engine import casedata
 from engine.agencies import add_agency
-from engine.audit import event_hash
+from engine.cases import data as casedata
+from engine.cases.audit import event_hash
 from engine.definitions.model import SYSTEM_ROLE, Definition
-from engine.deploy import deploy, version_id
+from engine.machine.deploy import deploy, version_id
 
 CHUNK = 20_000
 # Fractional part of i * golden ratio: well spread, deterministic, no generator state.

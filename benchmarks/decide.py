@@ -19,7 +19,7 @@ from benchmarks.report import Figure, measured
 from benchmarks.world import BENCH_WORKFLOW, PARALLEL_WORKFLOW
 from engine import clock
 from engine.definitions.loader import load_definition
-from engine.machine import CompiledWorkflow, compile_definition
+from engine.machine.compiled import CompiledWorkflow, compile_definition
 
 TARGET = 1.5
 

@@ -25,10 +25,11 @@ from benchmarks.bulk import Setup
 from benchmarks.raw import Raw
 from benchmarks.report import Figure, measured
 from benchmarks.world import Database, VirtualClock
-from engine import clock, service
-from engine.audit import event_hash
-from engine.calendar import calendar_for
+from engine import clock
+from engine.cases import service
+from engine.cases.audit import event_hash
 from engine.definitions.model import Definition
+from engine.timers.calendar import calendar_for
 
 WARMUP = 30
 RATIO_TARGET = 0.5

@@ -34,9 +34,10 @@ from benchmarks import bulk
 from benchmarks.raw import Raw
 from benchmarks.report import Figure, measured, skipped
 from benchmarks.world import Database, temporary_database
-from engine import clock, timers
-from engine.delivery import Deliverer
+from engine import clock
+from engine.notify.delivery import Deliverer
 from engine.settings import Settings
+from engine.timers import tick as timers
 
 REDIS = ("127.0.0.1", 6379)
 INTERVAL = 1.0

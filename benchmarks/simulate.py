@@ -1,7 +1,7 @@
 """Figure 6, simulate: a year of case time for each shipped workflow, on the virtual clock.
 
 Each shipped workflow's example script (``workflows/examples/<name>.yaml``) runs through
-the simulator's Python API (``engine.simulate.run_simulation``: a throw-away SQLite
+the simulator's Python API (``engine.simulate.run.run_simulation``: a throw-away SQLite
 database, the real service and tick) for at least a year of case time: ``until`` a year after
 its start, unless the script already runs longer. The months covered are printed.
 The floor is the same script with no steps, stopping one minute after the start: what a
@@ -18,8 +18,8 @@ from importlib import resources
 from benchmarks.report import Figure, measured, skipped
 from engine import clock
 from engine.definitions.loader import load_definition
-from engine.simulate import Simulation, run_simulation, shipped_names, workflow_source
-from engine.simulate_script import parse_script
+from engine.simulate.run import Simulation, run_simulation, shipped_names, workflow_source
+from engine.simulate.script import parse_script
 
 TARGET_SECONDS = 0.5
 YEAR = "+12 months"

@@ -2,14 +2,14 @@
 
 The due timers are the population's own: the pending timers (a reminder or a ladder step
 each) of cases picked at random over the whole population are brought to just before
-``now``, and every worker calls ``engine.timers.tick`` at ``now`` until a claim comes back
+``now``, and every worker calls ``engine.timers.tick.tick`` at ``now`` until a claim comes back
 empty. Each fired timer writes its escalation, one notification per channel of the
 recipient, an audit event and the next ladder step; a claimed batch fires in one
 transaction, each table written by one bulk statement.
 
 The floor does the same through the raw driver: the claim (one ``UPDATE ... RETURNING``,
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and then, per batch, the statements
-``engine.tickbatch.fire_batch`` issues, in its order, with the hash and the due time
+``engine.timers.batch.fire_batch`` issues, in its order, with the hash and the due time
 computed by the same engine functions.
 """
 
@@ -29,10 +29,10 @@ from benchmarks.bulk import Setup
 from benchmarks.raw import Raw, _convert
 from benchmarks.report import Figure, measured
 from benchmarks.world import WORKFLOW, Database, VirtualClock
-from engine import timers
-from engine.audit import event_hash
-from engine.calendar import calendar_for
+from engine.cases.audit import event_hash
 from engine.definitions.model import SYSTEM_ROLE, TimerDef
+from engine.timers import tick as timers
+from engine.timers.calendar import calendar_for
 
 BATCH = 100
 PG_TARGET = 2000

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db import make_engine, session_factory, upgrade
+from engine.store.db import make_engine, session_factory, upgrade
 
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 dbname=postgres user=postgres connect_timeout=3"
 PG_HOST = "postgresql://postgres@127.0.0.1:5432"

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput, NotFound
-from engine.models import Agency
+from engine.store.tables import Agency
 
 TOKEN_BYTES = 32
 WEBHOOK_SECRET_BYTES = 24

@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from engine.models import Case, CaseEvent, DeliveryAttempt, Notification, Timer
+from engine.store.tables import Case, CaseEvent, DeliveryAttempt, Notification, Timer
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 

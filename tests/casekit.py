@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import service
 from engine.agencies import add_agency
-from engine.db import make_engine, session_factory
-from engine.deploy import deploy
-from engine.models import Base
-from engine.views import CaseView
+from engine.cases import service
+from engine.cases.views import CaseView
+from engine.machine.deploy import deploy
+from engine.store.db import make_engine, session_factory
+from engine.store.tables import Base
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLE_PATH = FIXTURES / "cases_example.yaml"

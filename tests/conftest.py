@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from engine.db import make_engine, upgrade
-from engine.models import Base
+from engine.store.db import make_engine, upgrade
+from engine.store.tables import Base
 
 PG_ADMIN_DSN = os.environ.get(
     "REFERRAL_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres"

@@ -26,10 +26,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from engine import clock, service
+from engine import clock
 from engine.agencies import add_agency
-from engine.deploy import deploy
-from engine.models import CaseEvent, Escalation, Notification, Timer
+from engine.cases import service
+from engine.machine.deploy import deploy
+from engine.store.tables import CaseEvent, Escalation, Notification, Timer
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent

@@ -13,9 +13,9 @@ from standardwebhooks import Webhook
 
 from engine.agencies import add_agency, agency_by_name, authenticate, hash_token, list_agencies
 from engine.clock import utcnow
-from engine.db import make_engine, session_factory
 from engine.errors import InvalidInput, NotFound
-from engine.models import Agency
+from engine.store.db import make_engine, session_factory
+from engine.store.tables import Agency
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -23,9 +23,9 @@ from benchmarks import bulk, event, latency, tick
 from benchmarks.raw import Raw
 from benchmarks.report import FIGURES
 from benchmarks.world import EPOCH, WORKFLOW, Database, VirtualClock, temporary_database
-from engine import service
-from engine.audit import verify
-from engine.models import Case, CaseAssignment, CaseEvent, Timer
+from engine.cases import service
+from engine.cases.audit import verify
+from engine.store.tables import Case, CaseAssignment, CaseEvent, Timer
 
 
 @pytest.fixture

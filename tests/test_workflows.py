@@ -14,16 +14,16 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from engine import service
 from engine.agencies import add_agency
+from engine.cases import service
+from engine.cases.views import CaseView
 from engine.cli import app
-from engine.db import make_engine, session_factory
 from engine.definitions.loader import load_path
 from engine.definitions.model import Definition
 from engine.definitions.yamlsource import parse_yaml
-from engine.deploy import deploy, deploy_shipped
 from engine.errors import TransitionRejected
-from engine.views import CaseView
+from engine.machine.deploy import deploy, deploy_shipped
+from engine.store.db import make_engine, session_factory
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 SHIPPED = sorted(p.stem for p in WORKFLOWS.glob("*.yaml"))

@@ -16,9 +16,9 @@ from celery import Celery, signals
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db import make_engine, session_factory
-from engine.delivery import Deliverer
+from engine.notify.delivery import Deliverer
 from engine.settings import Settings
+from engine.store.db import make_engine, session_factory
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,9 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from engine import clock, delivery, timers
+from engine import clock
+from engine.notify import delivery
+from engine.timers import tick as timers
 from workers.app import QUEUE, ReferralCelery, Runtime
 
 logger = logging.getLogger(__name__)

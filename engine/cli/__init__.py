@@ -24,10 +24,10 @@ def _register() -> None:
         diagram,
         serve,
         simulate,
-        worker,
+        timers,
     )
 
-    for module in (definitions, diagram, db, cases, worker, serve, simulate):
+    for module in (definitions, diagram, db, cases, timers, serve, simulate):
         module.register(app)
 
 

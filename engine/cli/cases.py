@@ -12,16 +12,16 @@ from typing import Any
 import typer
 from sqlalchemy.orm import Session
 
-from engine import service
-from engine.access import check_actor
 from engine.agencies import add_agency, agency_by_name, list_agencies
-from engine.casedata import parse_assignments
-from engine.casestore import load_case
+from engine.cases import service
+from engine.cases.access import check_actor
+from engine.cases.data import parse_assignments
+from engine.cases.views import CaseView, EventView
 from engine.cli.common import database, handle_errors, load_settings, out, print_json
 from engine.clock import utcnow
-from engine.deploy import compiled, compiled_for_case
 from engine.errors import InvalidInput
-from engine.views import CaseView, EventView
+from engine.machine.deploy import compiled, compiled_for_case
+from engine.store.caserow import load_case
 
 agency_app = typer.Typer(help="Agencies acting on cases.", no_args_is_help=True)
 case_app = typer.Typer(help="Open, act on and read cases.", no_args_is_help=True)

@@ -15,9 +15,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db import check_migrated, make_engine, session_factory
 from engine.errors import DefinitionError, ReferralError
 from engine.settings import Settings
+from engine.store.db import check_migrated, make_engine, session_factory
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import typer
 
-from engine.audit import verify
+from engine.cases.audit import verify
 from engine.cli.common import database, err, handle_errors, load_settings, out, print_json
 from engine.clock import utcnow
-from engine.db import current_revision, upgrade
-from engine.deploy import DeployResult, deploy, list_workflows
 from engine.errors import DefinitionError, InvalidInput, Problem
+from engine.machine.deploy import DeployResult, deploy, list_workflows
+from engine.store.db import current_revision, upgrade
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)

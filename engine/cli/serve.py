@@ -17,9 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.cli.common import err, handle_errors, load_settings
 from engine.clock import utcnow
-from engine.db import check_migrated, current_revision, make_engine, session_factory, upgrade
 from engine.errors import ConfigError
 from engine.settings import Settings
+from engine.store.db import check_migrated, current_revision, make_engine, session_factory, upgrade
 
 
 def prepare_database(engine: Engine, settings: Settings) -> None:
@@ -59,7 +59,7 @@ def _shown(url: str) -> str:
 
 
 def deploy_shipped_workflows(engine: Engine) -> int:
-    from engine.deploy import deploy_shipped
+    from engine.machine.deploy import deploy_shipped
 
     with session_factory(engine)() as session:
         results = deploy_shipped(session, utcnow())
@@ -87,7 +87,7 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
     import uvicorn
 
     from api.app import create_app
-    from engine.worker import EmbeddedWorker
+    from engine.embedded import EmbeddedWorker
 
     # An empty REFERRAL_ADMIN_TOKEN= would lock the administrator out: treat it as unset.
     if settings.admin_token is None or not settings.admin_token.get_secret_value():

@@ -14,7 +14,7 @@ from engine.cli.common import err, handle_errors, out, print_json
 from engine.errors import InvalidInput, Problem
 
 if TYPE_CHECKING:
-    from engine.simulate import Row, Simulation
+    from engine.simulate.run import Row, Simulation
 
 STYLE = {
     "transition": "bold",
@@ -47,7 +47,7 @@ def simulate(
     and refused step, with its local time, through the engine's own service and tick.
     """
     # Imported here so the rest of the CLI starts without the engine's heavier parts.
-    from engine.simulate import simulate as run
+    from engine.simulate.run import simulate as run
 
     try:
         text = script.read_text(encoding="utf-8")

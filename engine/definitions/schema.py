@@ -28,9 +28,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from engine.definitions.durations import parse_duration
 from engine.definitions.model import Duration
 from engine.definitions.yamlsource import Document, Path, kind_of
-from engine.durations import parse_duration
 from engine.errors import Problem
 
 FieldTypeName = Literal["string", "text", "int", "bool", "date", "datetime", "enum", "list"]

@@ -8,13 +8,15 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import IN_CI
 from defcases import BASE, CONTRACT_EXAMPLE, FIXTURES, problems_of, variant
 
 from engine.definitions.loader import load_definition, load_path
 from engine.definitions.model import Definition, Duration, Mark
 from engine.errors import DefinitionError
 
-CONTRACT_PAGE = Path("/work/shared/definition-language.md")
+# CI lays shared/ beside the clone (../shared from the repository root).
+CONTRACT_PAGE = Path(__file__).resolve().parents[3] / "shared" / "definition-language.md"
 
 
 @pytest.fixture(scope="module")
@@ -132,17 +134,17 @@ def test_guards_are_compiled_and_evaluate(example: Definition) -> None:
     assert list(example.guards) == ['risk_level != "low" && consent']
 
 
-def test_the_verbatim_contract_example_reports_its_two_omissions() -> None:
-    """The contract's printed example never enters `panel` and never declares the
-    `log_session` heartbeat trigger; the fixture adds both. Here: what the loader says."""
+def test_the_verbatim_contract_example_loads() -> None:
+    """The contract page's printed example is a valid definition as it stands."""
     if not CONTRACT_PAGE.exists():
+        if IN_CI:
+            pytest.fail(f"the shared contract page is missing in CI: {CONTRACT_PAGE}")
         pytest.skip("the shared contract page is not available (outside the workspace)")
     text = re.search(r"```yaml\n(.*?)```", CONTRACT_PAGE.read_text(encoding="utf-8"), re.S)
     assert text is not None
-    problems = problems_of(text.group(1))
-    assert [(p.message.split(":")[0], p.line) for p in problems] == [
-        ("state 'panel' is unreachable", 29), ("unknown trigger 'log_session'", 87)]
-    assert "'support', 'review' and 'closed_completed'" in (problems[0].hint or "")
+    defn = load_definition(text.group(1), path="definition-language.md")
+    assert defn.workflow == "community_panel"
+    assert "panel" in defn.states
 
 
 def test_yaml_11_booleans_stay_names() -> None:

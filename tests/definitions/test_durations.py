@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from engine.definitions.durations import parse_duration
 from engine.definitions.model import Duration
-from engine.durations import parse_duration
 
 
 @pytest.mark.parametrize(

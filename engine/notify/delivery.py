@@ -1,0 +1,445 @@
+"""Delivering outbox rows: claim in batches with a lease, send, record every attempt.
+
+A notification is claimed (status ``sending`` until ``claimed_until``), sent with no
+transaction open, and its outcome recorded in a short transaction of its own batch:
+delivered, retried later with exponential backoff and jitter (honouring ``Retry-After``),
+or dead-lettered after the last attempt (or a 410, which also disables the endpoint), in
+which case the coordinator is alerted through its own channel. A worker that dies after
+sending but before recording leaves the lease to expire; the row is then sent again with
+the same ``message_id``: at least once, de-duplicable by the receiver.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import clock
+from engine.cases.audit import append_event
+from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE
+from engine.notify.channels import Channel, Message, SendResult
+from engine.notify.channels.log import LogChannel
+from engine.notify.channels.smtp import EmailChannel
+from engine.notify.channels.webhook import WebhookChannel
+from engine.notify.outbox import EMAIL, LOG, WEBHOOK, case_roles, channels_for, write_alert
+from engine.settings import Settings
+from engine.store.caserow import claim as claim_case
+from engine.store.tables import Agency, Case, DeliveryAttempt, Notification
+
+logger = logging.getLogger(__name__)
+
+DEAD_LETTER = "dead_letter"
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    claimed: int = 0
+    delivered: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+    # Outbox rows written by this pass (dead-letter alerts), to be delivered next.
+    alerts: list[int] = field(default_factory=list)
+
+    def merge(self, other: DeliveryResult) -> None:
+        self.claimed += other.claimed
+        self.delivered += other.delivered
+        self.retried += other.retried
+        self.dead += other.dead
+        self.alerts += other.alerts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "claimed": self.claimed,
+            "delivered": self.delivered,
+            "retried": self.retried,
+            "dead": self.dead,
+            "alerts": self.alerts,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Retry and batching rules, normally taken from :class:`Settings`."""
+
+    max_attempts: int = 8
+    backoff_seconds: float = 30.0
+    backoff_max_seconds: float = 6 * 3600.0
+    lease_seconds: int = 120
+    batch_size: int = 100
+    concurrency: int = 8
+    # Longest one attempt may take (the channels' timeout), to size the claim's lease.
+    send_timeout_seconds: float = 15.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            max_attempts=settings.delivery_max_attempts,
+            backoff_seconds=settings.delivery_backoff_seconds,
+            backoff_max_seconds=settings.delivery_backoff_max_seconds,
+            lease_seconds=settings.claim_lease_seconds,
+            batch_size=settings.delivery_batch_size,
+            send_timeout_seconds=settings.webhook_timeout_seconds,
+        )
+
+    def lease_for(self, limit: int) -> timedelta:
+        """Long enough for a whole batch of slow endpoints, so a live sender is never
+        overtaken by a reclaim (which would send twice without any crash)."""
+        rounds = -(-limit // max(1, self.concurrency))
+        return timedelta(seconds=self.lease_seconds + rounds * self.send_timeout_seconds)
+
+    def backoff(self, attempts: int, rng: random.Random, retry_after: float | None) -> float:
+        """Exponential backoff with jitter, never sooner than the receiver asked."""
+        delay = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** max(0, attempts - 1))
+        delay *= rng.uniform(0.5, 1.0)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+
+def build_channels(
+    settings: Settings, *, wall_clock: Callable[[], datetime] = clock.utcnow
+) -> dict[str, Channel]:
+    return {
+        WEBHOOK: WebhookChannel(timeout=settings.webhook_timeout_seconds, wall_clock=wall_clock),
+        EMAIL: EmailChannel(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_sender,
+            timeout=settings.webhook_timeout_seconds,
+        ),
+        LOG: LogChannel(settings.log_channel_path),
+    }
+
+
+class Deliverer:
+    """Delivers due outbox rows through the configured channels."""
+
+    def __init__(
+        self,
+        channels: Mapping[str, Channel],
+        policy: Policy,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.channels = channels
+        self.policy = policy
+        self.rng = rng or random.Random()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Deliverer:
+        return cls(build_channels(settings), Policy.from_settings(settings))
+
+    def close(self) -> None:
+        for channel in self.channels.values():
+            closer = getattr(channel, "close", None)
+            if closer is not None:
+                closer()
+
+    def deliver(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        now: datetime,
+        ids: Iterable[int] | None = None,
+        limit: int | None = None,
+    ) -> DeliveryResult:
+        """One batch: claim up to ``limit`` due rows (only ``ids`` if given) and send them."""
+        limit = limit or self.policy.batch_size
+        lease = now + self.policy.lease_for(limit)
+        with session_factory() as session, session.begin():
+            messages = claim(
+                session, now=now, lease_until=lease, limit=limit,
+                ids=None if ids is None else list(ids),
+            )
+        result = DeliveryResult(claimed=len(messages))
+        if not messages:
+            return result
+        sent = self._send_all(messages, now=now)
+        with session_factory() as session, session.begin():
+            for (row_id, message, channel), outcome in zip(messages, sent, strict=True):
+                self._record(session, row_id, message, channel, outcome, lease, now, result)
+        return result
+
+    def deliver_due(
+        self, session_factory: sessionmaker[Session], *, now: datetime, max_batches: int = 100
+    ) -> DeliveryResult:
+        """Batches until nothing due is left (bounded), for the embedded worker and CLI."""
+        total = DeliveryResult()
+        for _ in range(max_batches):
+            batch = self.deliver(session_factory, now=now)
+            total.merge(batch)
+            if batch.claimed < self.policy.batch_size:
+                break
+        return total
+
+    def _send_all(
+        self, messages: Sequence[tuple[int, Message, str]], *, now: datetime
+    ) -> list[SendResult]:
+        def one(item: tuple[int, Message, str]) -> SendResult:
+            _, message, channel = item
+            try:
+                return self.channels[channel].send(message, now=now)
+            except Exception as exc:  # a channel bug must not lose the attempt record
+                logger.exception("channel %s failed on %s", channel, message.message_id)
+                return SendResult("retry", error=f"{type(exc).__name__}: {exc}")
+
+        if len(messages) == 1 or self.policy.concurrency <= 1:
+            return [one(m) for m in messages]
+        with ThreadPoolExecutor(max_workers=min(self.policy.concurrency, len(messages))) as pool:
+            return list(pool.map(one, messages))
+
+    def _record(
+        self,
+        session: Session,
+        row_id: int,
+        message: Message,
+        channel: str,
+        sent: SendResult,
+        lease: datetime,
+        now: datetime,
+        result: DeliveryResult,
+    ) -> None:
+        row = session.get(Notification, row_id, with_for_update=True)
+        if row is None:
+            return
+        final = sent.outcome in ("delivered", "gone", "failed")
+        attempts = row.attempts + 1
+        exhausted = sent.outcome == "retry" and attempts >= self.policy.max_attempts
+        outcome = "dead" if exhausted else sent.outcome
+        session.add(
+            DeliveryAttempt(
+                notification_id=row.id,
+                at=now,
+                outcome=outcome,
+                status_code=sent.status_code,
+                error=sent.error,
+            )
+        )
+        if row.status != "sending" or row.claimed_until != lease:
+            # Our lease ran out and another worker took the row over: it owns the outcome.
+            return
+        row.attempts = attempts
+        row.claimed_until = None
+        row.last_error = sent.error
+        if sent.outcome == "delivered":
+            row.status, row.delivered_at = "delivered", now
+            result.delivered.append(row.message_id)
+            return
+        if sent.outcome == "gone":
+            agency = session.get(Agency, row.agency_id)
+            if agency is not None and agency.webhook_disabled_at is None:
+                agency.webhook_disabled_at = now
+        if final or exhausted:
+            row.status = "dead"
+            result.dead.append(row.message_id)
+            self._dead_letter(session, row, channel, sent, now, result)
+            return
+        row.status = "pending"
+        row.enqueued_at = None
+        delay = self.policy.backoff(attempts, self.rng, sent.retry_after)
+        row.next_attempt_at = now + timedelta(seconds=delay)
+        result.retried.append(row.message_id)
+
+    def _dead_letter(
+        self,
+        session: Session,
+        row: Notification,
+        channel: str,
+        sent: SendResult,
+        now: datetime,
+        result: DeliveryResult,
+    ) -> None:
+        facts: dict[str, Any] = {
+            "message_id": row.message_id,
+            "notification_kind": row.kind,
+            "channel": channel,
+            "agency_id": row.agency_id,
+            "attempts": row.attempts,
+            "error": sent.error,
+            "endpoint_disabled": sent.outcome == "gone",
+        }
+        case = (
+            session.get(Case, row.case_id, with_for_update=True, populate_existing=True)
+            if row.case_id is not None
+            else None
+        )
+        coordinator: int | None = None
+        if case is not None:
+            # The audit event moves the case's chain head: claim it like every writer does.
+            claim_case(session, case)
+            coordinator = case_roles(session, case.id).get(COORDINATOR_ROLE)
+            append_event(
+                session,
+                case,
+                kind="dead_letter",
+                at=now,
+                role=SYSTEM_ROLE,
+                agency_id=None,
+                from_state=tuple(case.state),
+                to_state=tuple(case.state),
+                data={
+                    **facts,
+                    "alerted_agency_id": None if row.kind == DEAD_LETTER else coordinator,
+                },
+            )
+        logger.warning("dead letter %s: %s", row.message_id, facts)
+        if row.kind == DEAD_LETTER or coordinator is None:
+            # An alert that cannot be delivered is recorded, not alerted about again.
+            return
+        # ``message_id`` names the alert itself; the dead notification is ``dead_message_id``.
+        payload = {
+            "type": DEAD_LETTER,
+            "case_id": row.case_id,
+            **{k: v for k, v in facts.items() if k != "message_id"},
+            "dead_message_id": row.message_id,
+            "payload_type": row.payload.get("type"),
+            "timer": row.payload.get("timer"),
+            "step": row.payload.get("step"),
+            "escalation_id": row.payload.get("escalation_id"),
+        }
+        alerts = write_alert(
+            session,
+            case_id=row.case_id,
+            agency_id=coordinator,
+            kind=DEAD_LETTER,
+            payload=payload,
+            now=now,
+            exclude_channel=channel if coordinator == row.agency_id else None,
+        )
+        result.alerts.extend(a.id for a in alerts)
+
+
+def _due_condition(now: datetime) -> Any:
+    return or_(
+        and_(Notification.status == "pending", Notification.next_attempt_at <= now),
+        and_(Notification.status == "sending", Notification.claimed_until < now),
+    )
+
+
+def claim(
+    session: Session,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    ids: list[int] | None = None,
+) -> list[tuple[int, Message, str]]:
+    """Mark up to ``limit`` due rows ``sending`` until ``lease_until``; return what to send.
+
+    PostgreSQL skips rows other claimers hold (``FOR UPDATE SKIP LOCKED``); SQLite runs this
+    under ``BEGIN IMMEDIATE``, so claimers take turns.
+    """
+    query = select(Notification.id).where(_due_condition(now))
+    if ids is not None:
+        if not ids:
+            return []
+        query = query.where(Notification.id.in_(ids))
+    query = query.order_by(Notification.next_attempt_at, Notification.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        # Named rows are waited for (a sweep may hold them for an instant; skipping would
+        # drop this task's work); an open-ended claim skips what others hold.
+        query = query.with_for_update(skip_locked=ids is None)
+    claimed = list(session.scalars(query))
+    if not claimed:
+        return []
+    session.execute(
+        update(Notification)
+        .where(Notification.id.in_(claimed))
+        .values(status="sending", claimed_until=lease_until)
+    )
+    rows = session.execute(
+        select(Notification, Agency)
+        .join(Agency, Agency.id == Notification.agency_id)
+        .where(Notification.id.in_(claimed))
+        .order_by(Notification.id)
+    ).all()
+    out: list[tuple[int, Message, str]] = []
+    for row, agency in rows:
+        channel = row.channel
+        if channel == WEBHOOK and WEBHOOK not in channels_for(agency):
+            # The endpoint was disabled after this row was written: reach the agency on
+            # its remaining channel rather than dropping the notification.
+            channel = channels_for(agency)[0]
+            row.channel = channel
+        elif channel == EMAIL and not agency.email:
+            channel = row.channel = channels_for(agency)[0]
+        out.append(
+            (
+                row.id,
+                Message(
+                    message_id=row.message_id,
+                    kind=row.kind,
+                    payload=dict(row.payload),
+                    agency_id=agency.id,
+                    agency_name=agency.name,
+                    webhook_url=agency.webhook_url,
+                    webhook_secret=agency.webhook_secret,
+                    email=agency.email,
+                ),
+                channel,
+            )
+        )
+    return out
+
+
+def to_enqueue(
+    session_factory: sessionmaker[Session], *, now: datetime, stale_seconds: float, limit: int
+) -> list[int]:
+    """The sweep: due rows that no queued task will pick up; marks them enqueued now.
+
+    Catches rows committed but never enqueued (a crash between commit and enqueue), retries
+    whose backoff has run out, messages lost by the broker (enqueued long ago and still
+    pending) and rows whose sender died holding the lease.
+    """
+    stale = now - timedelta(seconds=stale_seconds)
+    with session_factory() as session, session.begin():
+        query = (
+            select(Notification.id)
+            .where(
+                or_(
+                    and_(
+                        Notification.status == "pending",
+                        Notification.next_attempt_at <= now,
+                        or_(
+                            # A retry whose backoff ran out: nobody else will enqueue it.
+                            and_(Notification.enqueued_at.is_(None), Notification.attempts > 0),
+                            # New rows get a grace period: the tick that wrote them is
+                            # probably about to enqueue them itself.
+                            and_(
+                                Notification.enqueued_at.is_(None),
+                                Notification.created_at <= stale,
+                            ),
+                            Notification.enqueued_at < stale,
+                        ),
+                    ),
+                    and_(Notification.status == "sending", Notification.claimed_until < now),
+                )
+            )
+            .order_by(Notification.next_attempt_at, Notification.id)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.scalars(query))
+        if ids:
+            mark_enqueued(session, ids, now=now)
+    return ids
+
+
+def mark_enqueued(
+    session: Session, ids: Sequence[int], *, now: datetime | None
+) -> None:
+    """Record that a task for these rows is (about to be) on the queue; None: it is not."""
+    session.execute(
+        update(Notification)
+        .where(Notification.id.in_(list(ids)), Notification.status == "pending")
+        .values(enqueued_at=now)
+    )
