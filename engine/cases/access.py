@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
 
 from engine.definitions.model import SYSTEM_ROLE, Definition
 from engine.errors import Forbidden, InvalidInput, NotFound
 from engine.store.fastpath import Cursor, Prepared
-from engine.store.tables import Base, CaseAssignment
+from engine.store.tables import Base
 
 # Keys of an audit event's data that hold field values (and so are filtered by reader).
 FIELD_KEYS = ("changes",)
@@ -54,47 +53,20 @@ def holders(cur: Cursor, case_id: int) -> Holders:
     return Holders(assignments, names)
 
 
-def roles_on_case(session: Session, case_id: int, agency_id: int) -> frozenset[str]:
-    rows = session.scalars(
-        select(CaseAssignment.role).where(
-            CaseAssignment.case_id == case_id, CaseAssignment.agency_id == agency_id
-        )
-    )
-    return frozenset(rows)
-
-
-def assignments(session: Session, case_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(CaseAssignment.role, CaseAssignment.agency_id)
-        .where(CaseAssignment.case_id == case_id)
-        .order_by(CaseAssignment.role)
-    )
-    return {role: agency for role, agency in rows}
-
-
 def not_found(case_id: int) -> NotFound:
     return NotFound(f"case {case_id} not found", case_id=case_id)
 
 
 def reader_roles(
-    session: Session, case_id: int, agency_id: int | None, role: str | None = None
+    found: Holders, case_id: int, agency_id: int | None, role: str | None = None
 ) -> frozenset[str]:
-    """The roles a reader reads with; NotFound for an agency holding none on the case.
+    """The roles a reader reads with, from the case's :func:`holders`; NotFound for an
+    agency holding none on the case.
 
     ``agency_id`` None is the system/administrator, who always reads as ``system``: a
     preview as another role would hand the administrator fields (therapy notes) that
     ``visible_to`` keeps from it. With ``role`` an agency reads in that role only.
     """
-    if agency_id is None:
-        _admin_reads_as_system(case_id, role)
-        return frozenset({SYSTEM_ROLE})
-    return _reader_roles_in(roles_on_case(session, case_id, agency_id), case_id, role)
-
-
-def reader_roles_from(
-    found: Holders, case_id: int, agency_id: int | None, role: str | None = None
-) -> frozenset[str]:
-    """``reader_roles`` answered from the case's ``holders`` (no statement of its own)."""
     if agency_id is None:
         _admin_reads_as_system(case_id, role)
         return frozenset({SYSTEM_ROLE})
@@ -126,15 +98,9 @@ def _reader_roles_in(held: frozenset[str], case_id: int, role: str | None) -> fr
     return frozenset({role})
 
 
-def check_actor(session: Session, case_id: int, agency_id: int | None, role: str) -> None:
-    """An agency may act only in a role it holds on the case; ``system`` is the engine's."""
-    if agency_id is None:
-        return
-    _check_held(roles_on_case(session, case_id, agency_id), case_id, role)
-
-
-def check_actor_from(found: Holders, case_id: int, agency_id: int | None, role: str) -> None:
-    """``check_actor`` answered from the case's ``holders`` (no statement of its own)."""
+def check_actor(found: Holders, case_id: int, agency_id: int | None, role: str) -> None:
+    """An agency may act only in a role it holds on the case (from its :func:`holders`);
+    ``system`` is the engine's."""
     if agency_id is None:
         return
     _check_held(found.roles_of(agency_id), case_id, role)

@@ -1,5 +1,8 @@
 """The audit trail: append-only case events, hash-chained per case.
 
+:func:`plan_event` is the one place an event row is made, on every write path;
+:func:`verify` checks the chains.
+
 Each event's hash covers its content and the previous event's hash, so editing,
 deleting or reordering any event breaks the chain from that point on. The head of the
 chain lives on the case row (``last_event_hash``/``last_event_seq``), which also catches
@@ -16,13 +19,12 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
 from engine.store.caserow import CaseRow
-from engine.store.fastpath import Cursor, Prepared
-from engine.store.tables import Base, Case, CaseEvent
+from engine.store.tables import Case, CaseEvent
 
 KINDS = frozenset(
     {
@@ -73,26 +75,43 @@ def event_hash(
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-_EVENT_COLUMNS = (
-    "case_id",
-    "seq",
-    "at",
-    "kind",
-    "agency_id",
-    "role",
-    "trigger",
-    "from_state",
-    "to_state",
-    "data",
-    "prev_hash",
-    "hash",
-)
-# No RETURNING: nothing reads the new event's id.
-_INSERT = Prepared(
-    insert(Base.metadata.tables["case_events"]).values(
-        {name: bindparam("v_" + name) for name in _EVENT_COLUMNS}
+def plan_event(
+    case: CaseRow,
+    *,
+    kind: str,
+    at: datetime,
+    role: str,
+    agency_id: int | None,
+    trigger: str | None = None,
+    from_state: Iterable[str] | None = None,
+    to_state: Iterable[str] | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The row of the case's next event (its hash included), moving the chain head on
+    ``case``; :func:`engine.store.writers.add_events` writes it, and
+    :func:`engine.store.caserow.write` the head.
+
+    The states default to the case's current state (an event that moves nothing). The
+    caller holds the case for writing, so that two writers never extend the same head.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown audit event kind {kind!r}")
+    payload = dict(data or {})
+    seq = case.last_event_seq + 1
+    before = list(case.state if from_state is None else from_state)
+    after = list(case.state if to_state is None else to_state)
+    prev = case.last_event_hash
+    # No JSON round trip: the hash and the stored text are both dumps of this payload.
+    digest = event_hash(
+        case_id=case.id, seq=seq, at=at, kind=kind, agency_id=agency_id, role=role,
+        trigger=trigger, from_state=before, to_state=after, data=payload, prev_hash=prev,
     )
-)
+    case.last_event_seq, case.last_event_hash = seq, digest
+    return {
+        "case_id": case.id, "seq": seq, "at": at, "kind": kind, "agency_id": agency_id,
+        "role": role, "trigger": trigger, "from_state": before, "to_state": after,
+        "data": payload, "prev_hash": prev, "hash": digest,
+    }
 
 
 def _stored_hash(event: CaseEvent) -> str:
@@ -109,134 +128,6 @@ def _stored_hash(event: CaseEvent) -> str:
         data=event.data,
         prev_hash=event.prev_hash,
     )
-
-
-def append_event(
-    session: Session,
-    case: Case,
-    *,
-    kind: str,
-    at: datetime,
-    role: str,
-    agency_id: int | None,
-    trigger: str | None = None,
-    from_state: Iterable[str] = (),
-    to_state: Iterable[str] = (),
-    data: Mapping[str, Any] | None = None,
-) -> CaseEvent:
-    """Add the next event of ``case`` and move the case's chain head to it.
-
-    The caller must hold the case for writing (``casestore.claim``) so that two writers
-    never extend the same chain head.
-    """
-    values = _next_event(
-        case.id,
-        case.last_event_seq,
-        case.last_event_hash,
-        kind=kind,
-        at=at,
-        role=role,
-        agency_id=agency_id,
-        trigger=trigger,
-        from_state=from_state,
-        to_state=to_state,
-        data=data,
-    )
-    event = CaseEvent(**values)
-    session.add(event)
-    case.last_event_seq = values["seq"]
-    case.last_event_hash = values["hash"]
-    return event
-
-
-def insert_event(
-    cur: Cursor,
-    case: CaseRow,
-    *,
-    kind: str,
-    at: datetime,
-    role: str,
-    agency_id: int | None,
-    trigger: str | None = None,
-    from_state: Iterable[str] = (),
-    to_state: Iterable[str] = (),
-    data: Mapping[str, Any] | None = None,
-) -> None:
-    """``append_event`` for the event path: one Core INSERT, and the chain head moved on
-    ``case`` (written back by the caller, ``casestore.write_row``)."""
-    values = _next_event(
-        case.id,
-        case.last_event_seq,
-        case.last_event_hash,
-        kind=kind,
-        at=at,
-        role=role,
-        agency_id=agency_id,
-        trigger=trigger,
-        from_state=from_state,
-        to_state=to_state,
-        data=data,
-        # Nothing keeps the Python copy: the hash and the stored text are both dumps of
-        # the same payload (a tuple or a list dump alike), so no round trip is needed.
-        round_trip=False,
-    )
-    _INSERT.execute(cur, {"v_" + name: value for name, value in values.items()})
-    case.last_event_seq = values["seq"]
-    case.last_event_hash = values["hash"]
-
-
-def _next_event(
-    case_id: int,
-    last_seq: int,
-    prev: str,
-    *,
-    kind: str,
-    at: datetime,
-    role: str,
-    agency_id: int | None,
-    trigger: str | None,
-    from_state: Iterable[str],
-    to_state: Iterable[str],
-    data: Mapping[str, Any] | None,
-    round_trip: bool = True,
-) -> dict[str, Any]:
-    """The column values of the event after ``last_seq``/``prev``, its hash included."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown audit event kind {kind!r}")
-    payload = dict(data or {})
-    if round_trip:
-        # The ORM object keeps ``payload``: the round trip makes it exactly what the
-        # database hands back, as hashed.
-        payload = json.loads(json.dumps(payload))
-    seq = last_seq + 1
-    before, after = list(from_state), list(to_state)
-    digest = event_hash(
-        case_id=case_id,
-        seq=seq,
-        at=at,
-        kind=kind,
-        agency_id=agency_id,
-        role=role,
-        trigger=trigger,
-        from_state=before,
-        to_state=after,
-        data=payload,
-        prev_hash=prev,
-    )
-    return {
-        "case_id": case_id,
-        "seq": seq,
-        "at": at,
-        "kind": kind,
-        "agency_id": agency_id,
-        "role": role,
-        "trigger": trigger,
-        "from_state": before,
-        "to_state": after,
-        "data": payload,
-        "prev_hash": prev,
-        "hash": digest,
-    }
 
 
 @dataclass(frozen=True, slots=True)

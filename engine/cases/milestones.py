@@ -6,11 +6,9 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from engine.cases.audit import append_event
+from engine.cases.audit import plan_event
 from engine.definitions.model import Definition
-from engine.store.tables import Case
+from engine.store.caserow import CaseRow
 
 
 def newly_reached(
@@ -29,48 +27,30 @@ def newly_reached(
     return names
 
 
-def record(
-    session: Session,
-    case: Case,
+def plan_reached(
+    case: CaseRow,
     names: list[str],
     *,
+    after: Mapping[str, Any],
     role: str,
     agency_id: int | None,
     trigger: str | None,
     now: datetime,
-) -> None:
-    """Store each milestone on the case with when and who, and append its audit event.
+) -> list[dict[str, Any]]:
+    """Stamp each milestone on the case (when and who) and plan its audit event.
 
-    The caller holds the case for writing and appends the causing event first.
+    Takes the causing event's row as proof it was planned first: a milestone event
+    always follows the event that reached it.
     """
     if not names:
-        return
-    case.milestones = stamped(case.milestones, names, role=role, agency_id=agency_id, now=now)
-    for name in names:
-        append_event(
-            session,
-            case,
-            kind="milestone",
-            at=now,
-            role=role,
-            agency_id=agency_id,
-            trigger=trigger,
-            from_state=case.state,
-            to_state=case.state,
-            data={"milestone": name},
-        )
-
-
-def stamped(
-    reached: Mapping[str, Any],
-    names: list[str],
-    *,
-    role: str,
-    agency_id: int | None,
-    now: datetime,
-) -> dict[str, Any]:
-    """The case's milestones with ``names`` added, each with when and who."""
-    milestones = dict(reached)
+        return []
+    assert after["seq"] == case.last_event_seq, "the causing event comes first"
+    milestones = dict(case.milestones)
     for name in names:
         milestones[name] = {"at": now.isoformat(), "agency_id": agency_id, "role": role}
-    return milestones
+    case.milestones = milestones
+    return [
+        plan_event(case, kind="milestone", at=now, role=role, agency_id=agency_id,
+                   trigger=trigger, data={"milestone": name})
+        for name in names
+    ]

@@ -4,11 +4,18 @@ Every function takes a session and ``now``, flushes but never commits: the edge 
 command, API handler, worker task) commits once, so a state change, its audit events and
 its timer rows land together or not at all. Anything rejected raises before the first
 write, and the edge rolls back.
+
+Each write is the same few steps on a :class:`~engine.store.caserow.CaseRow`: read and
+check (nothing written), claim the case, plan the rows (audit events, timer rows,
+milestones) with each concept's planner, write them with the one writer per table, and
+write the case row back. The tick fires ``fire:`` timers through :func:`apply_trigger`,
+the same code as :func:`fire`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,37 +23,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.cases import data as casedata
-from engine.cases import milestones
-from engine.cases.access import (
-    check_actor,
-    check_actor_from,
-    holders,
-    reader_roles,
-    reader_roles_from,
-)
-from engine.cases.audit import append_event, insert_event
-from engine.cases.reading import CaseLike, build_case_view, event_view
+from engine.cases.access import Holders, check_actor, holders, reader_roles
+from engine.cases.audit import plan_event
+from engine.cases.milestones import newly_reached, plan_reached
+from engine.cases.reading import build_case_view, event_view
 from engine.cases.views import CaseView, EventView
 from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE, Definition
 from engine.errors import Forbidden, InvalidInput
 from engine.machine.compiled import CompiledWorkflow
-from engine.machine.deploy import compiled_by_hash, compiled_by_id, compiled_for_case, version_id
-from engine.store.caserow import (
-    check_version,
-    claim,
-    claim_row,
-    load_case,
-    load_row,
-    sync_identity,
-    write_row,
-)
-from engine.store.fastpath import Cursor
-from engine.store.tables import Agency, Case, CaseAssignment, CaseEvent
+from engine.machine.deploy import compiled_by_hash, compiled_by_id, version_id
+from engine.store import caserow, writers
+from engine.store.caserow import CaseRow
+from engine.store.fastpath import Cursor, cursor_for
+from engine.store.tables import Agency, CaseEvent
 from engine.timers import schedule
 from engine.timers.escalations import acknowledge
-from engine.timers.schedule import LiveTimer
+from engine.timers.schedule import LiveTimer, TimerChanges
 
-__all__ = ["acknowledge", "assign", "fire", "history", "open_case", "view"]
+__all__ = ["acknowledge", "apply_trigger", "assign", "fire", "history", "open_case", "view"]
 
 
 def _check_assignments(
@@ -74,6 +68,19 @@ def _opener_role(defn: Definition, held: Mapping[str, int], agency_id: int | Non
     return mine[0]
 
 
+def _new_case(
+    row_id: int, compiled: CompiledWorkflow, config: tuple[str, ...], data: dict[str, Any],
+    now: datetime,
+) -> CaseRow:
+    defn = compiled.definition
+    return CaseRow(
+        id=0, workflow_version_id=row_id, workflow=defn.workflow,
+        workflow_version=defn.version, state=list(config), data=data, milestones={},
+        revision=1, opened_at=now, closed_at=now if compiled.is_final(config) else None,
+        last_event_hash="", last_event_seq=0, content_hash=defn.content_hash,
+    )
+
+
 def open_case(
     session: Session,
     *,
@@ -93,45 +100,20 @@ def open_case(
     given = {k: v for k, v in casedata.validate(defn, data).items() if v is not None}
     initial = {**casedata.defaults(defn), **given}
     config = compiled.initial_configuration()
-    case = Case(
-        workflow_version_id=row_id,
-        workflow=defn.workflow,
-        workflow_version=defn.version,
-        state=list(config),
-        data=initial,
-        milestones={},
-        revision=1,
-        opened_at=now,
-        closed_at=now if compiled.is_final(config) else None,
-        last_event_hash="",
-        last_event_seq=0,
-    )
-    session.add(case)
-    session.flush()
+    case = _new_case(row_id, compiled, config, initial, now)
+    cur = cursor_for(session)
+    caserow.insert(cur, case)
     for assigned_role, assigned_agency in held.items():
-        session.add(CaseAssignment(case_id=case.id, role=assigned_role, agency_id=assigned_agency))
+        caserow.assign(cur, case.id, assigned_role, assigned_agency, new=True)
     entered = compiled.active_states(config)
-    timers = schedule.on_transition(
-        Cursor(session.connection()),
-        case.id,
-        defn,
-        trigger=None,
-        exited=(),
-        entered=entered,
-        active_after=entered,
-        final=compiled.is_final(config),
-        now=now,
-        live=[],
+    planned = schedule.plan(
+        case.id, defn, [], trigger=None, exited=(), entered=entered, active_after=entered,
+        final=compiled.is_final(config), now=now,
     )
-    reached = milestones.newly_reached(defn, {}, None, entered)
-    append_event(
-        session,
-        case,
-        kind="opened",
-        at=now,
-        role=role,
-        agency_id=agency_id,
-        to_state=config,
+    timers = schedule.apply(cur, planned, [])
+    reached = newly_reached(defn, {}, None, entered)
+    opened = plan_event(
+        case, kind="opened", at=now, role=role, agency_id=agency_id, from_state=(),
         data={
             "changes": initial,
             "assignments": dict(sorted(held.items())),
@@ -140,29 +122,94 @@ def open_case(
             "milestones": reached,
         },
     )
-    milestones.record(session, case, reached, role=role, agency_id=agency_id, trigger=None, now=now)
-    return _view_of(session, case, compiled, agency_id, full=agency_id is None, timers=timers.live)
+    events = [opened, *plan_reached(case, reached, after=opened, role=role,
+                                    agency_id=agency_id, trigger=None, now=now)]
+    writers.add_events(cur, events)
+    caserow.write(cur, [case])
+    return _view(cur, case, compiled, agency_id, timers=timers.live)
 
 
-def _view_of(
-    session: Session,
-    case: CaseLike,
+def _view(
+    cur: Cursor,
+    case: CaseRow,
     compiled: CompiledWorkflow,
     agency_id: int | None,
     *,
-    full: bool,
+    found: Holders | None = None,
     readers: frozenset[str] | None = None,
     timers: list[LiveTimer] | None = None,
+    role: str | None = None,
 ) -> CaseView:
-    """The reader's view, read after the session's pending writes went out; ``readers``
-    when the caller settled them before writing, else the agency's roles now."""
-    session.flush()
-    cur = Cursor(session.connection())
-    found = holders(cur, case.id)
+    """The reader's view of ``case``; what the caller already read is passed in."""
+    if found is None:
+        found = holders(cur, case.id)
     if readers is None:
-        readers = reader_roles_from(found, case.id, agency_id)
+        readers = reader_roles(found, case.id, agency_id, role)
     live = schedule.live_timers(cur, case.id) if timers is None else timers
+    full = agency_id is None and role is None
     return build_case_view(case, compiled, readers, full=full, holders=found, timers=live)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What :func:`apply_trigger` did: the timers it changed, for the view and the tick."""
+
+    timers: TimerChanges
+
+
+def apply_trigger(
+    cur: Cursor,
+    case: CaseRow,
+    compiled: CompiledWorkflow,
+    trigger: str,
+    *,
+    role: str,
+    agency_id: int | None,
+    given: Mapping[str, Any],
+    now: datetime,
+) -> Applied:
+    """Decide, claim and write one trigger on a loaded, access-checked case.
+
+    TransitionRejected (from ``decide``) comes before anything is written.
+    """
+    defn = compiled.definition
+    merged = {k: v for k, v in {**case.data, **given}.items() if v is not None}
+    changes = {k: v for k, v in given.items() if case.data.get(k) != v}
+    decision = compiled.decide(
+        tuple(case.state), trigger, role, merged, frozenset(case.milestones), case_id=case.id
+    )
+    # Everything above only read; from here on the case is ours or we lose the race.
+    caserow.claim(cur, case)
+    after = tuple(decision.target)
+    final = compiled.is_final(after)
+    entered = set(decision.entered)
+    live = schedule.live_timers(cur, case.id)
+    planned = schedule.plan(
+        case.id, defn, live, trigger=trigger, exited=decision.exited, entered=entered,
+        active_after=compiled.active_states(after), final=final, now=now,
+    )
+    timers = schedule.apply(cur, planned, live)
+    reached = newly_reached(defn, case.milestones, trigger, entered)
+    event_data: dict[str, Any] = {
+        "changes": changes,
+        "timers_started": timers.started,
+        "timers_cancelled": timers.cancelled,
+        "milestones": reached,
+    }
+    if decision.joined is not None:
+        event_data["joined"] = decision.joined
+    moved = plan_event(
+        case, kind="transition", at=now, role=role, agency_id=agency_id, trigger=trigger,
+        from_state=tuple(decision.source), to_state=after, data=event_data,
+    )
+    case.state, case.data = list(after), merged
+    if final:
+        case.closed_at = now
+    events = [moved, *plan_reached(case, reached, after=moved, role=role,
+                                   agency_id=agency_id, trigger=trigger, now=now)]
+    writers.add_events(cur, events)
+    caserow.write(cur, [case])
+    return Applied(timers)
 
 
 def fire(
@@ -176,90 +223,20 @@ def fire(
     expected_version: int | None = None,
     now: datetime,
 ) -> CaseView:
-    """Fire ``trigger`` on a case as ``role``; ``agency_id`` None is the system/admin.
-
-    The hot path: Core statements built once (``casestore``, ``access``, ``schedule``,
-    ``audit``), each read done once and reused for the returned view.
-    """
+    """Fire ``trigger`` on a case as ``role``; ``agency_id`` None is the system/admin."""
     # The caller's own pending ORM changes go first, as an autoflush would send them.
     session.flush()
-    cur = Cursor(session.connection())
-    case = load_row(cur, case_id)
+    cur = cursor_for(session)
+    case = caserow.load(cur, case_id)
     found = holders(cur, case.id)
-    check_actor_from(found, case.id, agency_id, role)
-    check_version(case, expected_version)
+    check_actor(found, case.id, agency_id, role)
+    caserow.check_version(case, expected_version)
     compiled = compiled_by_hash(session, case.workflow_version_id, case.content_hash)
-    defn = compiled.definition
-    given = casedata.validate(defn, data)
-    merged = {k: v for k, v in {**case.data, **given}.items() if v is not None}
-    changes = {k: v for k, v in given.items() if case.data.get(k) != v}
-    decision = compiled.decide(
-        tuple(case.state), trigger, role, merged, frozenset(case.milestones), case_id=case.id
+    given = casedata.validate(compiled.definition, data)
+    applied = apply_trigger(
+        cur, case, compiled, trigger, role=role, agency_id=agency_id, given=given, now=now
     )
-    # Everything above only read; from here on the case is ours or we lose the race.
-    claim_row(cur, case)
-    before, after = tuple(decision.source), tuple(decision.target)
-    final = compiled.is_final(after)
-    entered = set(decision.entered)
-    timers = schedule.on_transition(
-        cur,
-        case.id,
-        defn,
-        trigger=trigger,
-        exited=decision.exited,
-        entered=entered,
-        active_after=compiled.active_states(after),
-        final=final,
-        now=now,
-    )
-    reached = milestones.newly_reached(defn, case.milestones, trigger, entered)
-    case.state = list(after)
-    case.data = merged
-    if final:
-        case.closed_at = now
-    event_data: dict[str, Any] = {
-        "changes": changes,
-        "timers_started": timers.started,
-        "timers_cancelled": timers.cancelled,
-        "milestones": reached,
-    }
-    if decision.joined is not None:
-        event_data["joined"] = decision.joined
-    insert_event(
-        cur,
-        case,
-        kind="transition",
-        at=now,
-        role=role,
-        agency_id=agency_id,
-        trigger=trigger,
-        from_state=before,
-        to_state=after,
-        data=event_data,
-    )
-    if reached:
-        case.milestones = milestones.stamped(
-            case.milestones, reached, role=role, agency_id=agency_id, now=now
-        )
-        for name in reached:
-            insert_event(
-                cur,
-                case,
-                kind="milestone",
-                at=now,
-                role=role,
-                agency_id=agency_id,
-                trigger=trigger,
-                from_state=case.state,
-                to_state=case.state,
-                data={"milestone": name},
-            )
-    write_row(cur, case)
-    sync_identity(session, case)
-    readers = reader_roles_from(found, case.id, agency_id)
-    return build_case_view(
-        case, compiled, readers, full=agency_id is None, holders=found, timers=timers.live
-    )
+    return _view(cur, case, compiled, agency_id, found=found, timers=applied.timers.live)
 
 
 def assign(
@@ -272,40 +249,42 @@ def assign(
     by_agency_id: int | None = None,
 ) -> CaseView:
     """Give ``role`` on the case to an agency; only the coordinator (or admin) may."""
-    case = load_case(session, case_id)
-    if by_agency_id is not None:
-        check_actor(session, case.id, by_agency_id, COORDINATOR_ROLE)
-    compiled = compiled_for_case(session, case)
-    defn = compiled.definition
-    _check_assignments(session, defn, {role: agency_id})
-    readers = reader_roles(session, case.id, by_agency_id)
+    session.flush()
+    cur = cursor_for(session)
+    case = caserow.load(cur, case_id)
+    found = holders(cur, case.id)
+    check_actor(found, case.id, by_agency_id, COORDINATOR_ROLE)
+    compiled = compiled_by_hash(session, case.workflow_version_id, case.content_hash)
+    _check_assignments(session, compiled.definition, {role: agency_id})
+    readers = reader_roles(found, case.id, by_agency_id)
     if case.closed_at is not None:
         raise InvalidInput(f"case {case.id} is closed", case_id=case.id)
-    current = session.get(CaseAssignment, (case.id, role))
-    if current is not None and current.agency_id == agency_id:
-        return _view_of(
-            session, case, compiled, by_agency_id, full=by_agency_id is None, readers=readers
-        )
-    claim(session, case)
-    previous = current.agency_id if current is not None else None
-    if current is None:
-        session.add(CaseAssignment(case_id=case.id, role=role, agency_id=agency_id))
-    else:
-        current.agency_id = agency_id
-    append_event(
-        session,
-        case,
-        kind="assigned",
-        at=now,
+    previous = found.assignments.get(role)
+    if previous == agency_id:
+        return _view(cur, case, compiled, by_agency_id, found=found, readers=readers)
+    caserow.claim(cur, case)
+    caserow.assign(cur, case.id, role, agency_id, new=previous is None)
+    event = plan_event(
+        case, kind="assigned", at=now,
         role=COORDINATOR_ROLE if by_agency_id is not None else SYSTEM_ROLE,
         agency_id=by_agency_id,
-        from_state=case.state,
-        to_state=case.state,
         data={"role": role, "agency_id": agency_id, "previous_agency_id": previous},
     )
-    return _view_of(
-        session, case, compiled, by_agency_id, full=by_agency_id is None, readers=readers
-    )
+    writers.add_events(cur, [event])
+    caserow.write(cur, [case])
+    return _view(cur, case, compiled, by_agency_id, readers=readers)
+
+
+def definition_for_actor(
+    session: Session, case_id: int, *, agency_id: int | None, role: str
+) -> Definition:
+    """The case's definition, for an actor allowed to act on it in ``role`` (NotFound or
+    Forbidden otherwise, before any value of the case is read or parsed)."""
+    session.flush()
+    cur = cursor_for(session)
+    case = caserow.load(cur, case_id)
+    check_actor(holders(cur, case.id), case.id, agency_id, role)
+    return compiled_by_hash(session, case.workflow_version_id, case.content_hash).definition
 
 
 def view(
@@ -322,19 +301,10 @@ def view(
     previews the case as that role would see it).
     """
     session.flush()
-    cur = Cursor(session.connection())
-    case = load_row(cur, case_id)
-    found = holders(cur, case.id)
-    readers = reader_roles_from(found, case.id, agency_id, role)
+    cur = cursor_for(session)
+    case = caserow.load(cur, case_id)
     compiled = compiled_by_hash(session, case.workflow_version_id, case.content_hash)
-    return build_case_view(
-        case,
-        compiled,
-        readers,
-        full=agency_id is None and role is None,
-        holders=found,
-        timers=schedule.live_timers(cur, case.id),
-    )
+    return _view(cur, case, compiled, agency_id, role=role)
 
 
 def history(
@@ -342,9 +312,9 @@ def history(
 ) -> list[EventView]:
     """The case's audit events in order, restricted field values left out."""
     session.flush()
-    cur = Cursor(session.connection())
-    case = load_row(cur, case_id)
-    readers = reader_roles_from(holders(cur, case.id), case.id, agency_id, role)
+    cur = cursor_for(session)
+    case = caserow.load(cur, case_id)
+    readers = reader_roles(holders(cur, case.id), case.id, agency_id, role)
     defn = compiled_by_hash(session, case.workflow_version_id, case.content_hash).definition
     events = session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)

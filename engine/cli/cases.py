@@ -14,14 +14,12 @@ from sqlalchemy.orm import Session
 
 from engine.agencies import add_agency, agency_by_name, list_agencies
 from engine.cases import service
-from engine.cases.access import check_actor
 from engine.cases.data import parse_assignments
 from engine.cases.views import CaseView, EventView
 from engine.cli.common import database, handle_errors, load_settings, out, print_json
 from engine.clock import utcnow
 from engine.errors import InvalidInput
-from engine.machine.deploy import compiled, compiled_for_case
-from engine.store.caserow import load_case
+from engine.machine.deploy import compiled
 
 agency_app = typer.Typer(help="Agencies acting on cases.", no_args_is_help=True)
 case_app = typer.Typer(help="Open, act on and read cases.", no_args_is_help=True)
@@ -162,10 +160,8 @@ def case_fire(
     """Fire a trigger on a case."""
     with database(load_settings()) as factory, factory() as session:
         agency_id = _agency_id(session, agency)
-        row = load_case(session, case)
         # Refuse a stranger before parsing data, so errors never reveal the case's fields.
-        check_actor(session, row.id, agency_id, role)
-        defn = compiled_for_case(session, row).definition
+        defn = service.definition_for_actor(session, case, agency_id=agency_id, role=role)
         view = service.fire(
             session,
             case,

@@ -23,16 +23,18 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import clock
-from engine.cases.audit import append_event
+from engine.cases.access import holders
+from engine.cases.audit import plan_event
 from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE
 from engine.notify.channels import Channel, Message, SendResult
 from engine.notify.channels.log import LogChannel
 from engine.notify.channels.smtp import EmailChannel
 from engine.notify.channels.webhook import WebhookChannel
-from engine.notify.outbox import EMAIL, LOG, WEBHOOK, case_roles, channels_for, write_alert
+from engine.notify.outbox import EMAIL, LOG, WEBHOOK, alert_rows, channels_for
 from engine.settings import Settings
-from engine.store.caserow import claim as claim_case
-from engine.store.tables import Agency, Case, DeliveryAttempt, Notification
+from engine.store import caserow, writers
+from engine.store.fastpath import cursor_for
+from engine.store.tables import Agency, DeliveryAttempt, Notification
 
 logger = logging.getLogger(__name__)
 
@@ -257,64 +259,60 @@ class Deliverer:
         now: datetime,
         result: DeliveryResult,
     ) -> None:
-        facts: dict[str, Any] = {
-            "message_id": row.message_id,
-            "notification_kind": row.kind,
-            "channel": channel,
-            "agency_id": row.agency_id,
-            "attempts": row.attempts,
-            "error": sent.error,
-            "endpoint_disabled": sent.outcome == "gone",
-        }
-        case = (
-            session.get(Case, row.case_id, with_for_update=True, populate_existing=True)
-            if row.case_id is not None
-            else None
-        )
-        coordinator: int | None = None
-        if case is not None:
-            # The audit event moves the case's chain head: claim it like every writer does.
-            claim_case(session, case)
-            coordinator = case_roles(session, case.id).get(COORDINATOR_ROLE)
-            append_event(
-                session,
-                case,
-                kind="dead_letter",
-                at=now,
-                role=SYSTEM_ROLE,
-                agency_id=None,
-                from_state=tuple(case.state),
-                to_state=tuple(case.state),
-                data={
-                    **facts,
-                    "alerted_agency_id": None if row.kind == DEAD_LETTER else coordinator,
-                },
-            )
-        logger.warning("dead letter %s: %s", row.message_id, facts)
-        if row.kind == DEAD_LETTER or coordinator is None:
+        facts = _dead_facts(row, channel, sent)
+        # Error text stays out of the log: an endpoint may echo what it was sent.
+        logger.warning("dead letter %s (%s, agency %s, %s attempts)", row.message_id,
+                       row.kind, row.agency_id, row.attempts)
+        if row.case_id is None:
+            return
+        session.flush()  # the ORM's pending changes first, then the cursor's
+        cur = cursor_for(session)
+        case = caserow.load(cur, row.case_id, lock=True)
+        coordinator = holders(cur, case.id).assignments.get(COORDINATOR_ROLE)
+        # The audit event moves the case's chain head: claim it like every writer does.
+        caserow.claim(cur, case)
+        alerted = None if row.kind == DEAD_LETTER else coordinator
+        event = plan_event(case, kind="dead_letter", at=now, role=SYSTEM_ROLE, agency_id=None,
+                           data={**facts, "alerted_agency_id": alerted})
+        writers.add_events(cur, [event])
+        caserow.write(cur, [case])
+        if alerted is None:
             # An alert that cannot be delivered is recorded, not alerted about again.
             return
-        # ``message_id`` names the alert itself; the dead notification is ``dead_message_id``.
-        payload = {
-            "type": DEAD_LETTER,
-            "case_id": row.case_id,
-            **{k: v for k, v in facts.items() if k != "message_id"},
-            "dead_message_id": row.message_id,
-            "payload_type": row.payload.get("type"),
-            "timer": row.payload.get("timer"),
-            "step": row.payload.get("step"),
-            "escalation_id": row.payload.get("escalation_id"),
-        }
-        alerts = write_alert(
-            session,
-            case_id=row.case_id,
-            agency_id=coordinator,
-            kind=DEAD_LETTER,
-            payload=payload,
-            now=now,
-            exclude_channel=channel if coordinator == row.agency_id else None,
+        agency = session.get(Agency, alerted)
+        assert agency is not None  # agencies are never deleted
+        rows = alert_rows(
+            alerted, agency, case_id=row.case_id, kind=DEAD_LETTER,
+            payload=_alert_payload(row, facts), now=now,
+            exclude_channel=channel if alerted == row.agency_id else None,
         )
-        result.alerts.extend(a.id for a in alerts)
+        result.alerts.extend(writers.add_notifications(cur, rows))
+
+
+def _dead_facts(row: Notification, channel: str, sent: SendResult) -> dict[str, Any]:
+    return {
+        "message_id": row.message_id,
+        "notification_kind": row.kind,
+        "channel": channel,
+        "agency_id": row.agency_id,
+        "attempts": row.attempts,
+        "error": sent.error,
+        "endpoint_disabled": sent.outcome == "gone",
+    }
+
+
+def _alert_payload(row: Notification, facts: dict[str, Any]) -> dict[str, Any]:
+    """``message_id`` names the alert itself; the dead notification is ``dead_message_id``."""
+    return {
+        "type": DEAD_LETTER,
+        "case_id": row.case_id,
+        **{k: v for k, v in facts.items() if k != "message_id"},
+        "dead_message_id": row.message_id,
+        "payload_type": row.payload.get("type"),
+        "timer": row.payload.get("timer"),
+        "step": row.payload.get("step"),
+        "escalation_id": row.payload.get("escalation_id"),
+    }
 
 
 def _due_condition(now: datetime) -> Any:
@@ -361,33 +359,33 @@ def claim(
         .where(Notification.id.in_(claimed))
         .order_by(Notification.id)
     ).all()
-    out: list[tuple[int, Message, str]] = []
-    for row, agency in rows:
-        channel = row.channel
-        if channel == WEBHOOK and WEBHOOK not in channels_for(agency):
-            # The endpoint was disabled after this row was written: reach the agency on
-            # its remaining channel rather than dropping the notification.
-            channel = channels_for(agency)[0]
-            row.channel = channel
-        elif channel == EMAIL and not agency.email:
-            channel = row.channel = channels_for(agency)[0]
-        out.append(
-            (
-                row.id,
-                Message(
-                    message_id=row.message_id,
-                    kind=row.kind,
-                    payload=dict(row.payload),
-                    agency_id=agency.id,
-                    agency_name=agency.name,
-                    webhook_url=agency.webhook_url,
-                    webhook_secret=agency.webhook_secret,
-                    email=agency.email,
-                ),
-                channel,
-            )
-        )
-    return out
+    return [(row.id, _message(row, agency), _reroute(row, agency)) for row, agency in rows]
+
+
+def _reroute(row: Notification, agency: Agency) -> str:
+    """The channel to send on now: the row's own, or the agency's remaining channel when
+    the row's was disabled or removed after the row was written (rather than dropping
+    the notification). The new channel is stored on the row, so the record says so."""
+    reachable = channels_for(agency)
+    if row.channel not in (WEBHOOK, EMAIL) or row.channel in reachable:
+        return row.channel
+    logger.info("notification %s: %s is off for agency %s; sending by %s",
+                row.message_id, row.channel, agency.id, reachable[0])
+    row.channel = reachable[0]
+    return row.channel
+
+
+def _message(row: Notification, agency: Agency) -> Message:
+    return Message(
+        message_id=row.message_id,
+        kind=row.kind,
+        payload=dict(row.payload),
+        agency_id=agency.id,
+        agency_name=agency.name,
+        webhook_url=agency.webhook_url,
+        webhook_secret=agency.webhook_secret,
+        email=agency.email,
+    )
 
 
 def to_enqueue(

@@ -1,7 +1,10 @@
 """The notification outbox: who is told, on which channel, with what payload.
 
-Rows are written in the caller's transaction (the tick's, or delivery's for an alert), so a
-notification exists exactly when the change that caused it committed. Delivery picks them
+:func:`plan` decides who is told, :func:`plan_rows` and :func:`alert_rows` make the rows
+(the one place a notification row is made), and
+:func:`engine.store.writers.add_notifications` writes them in the caller's transaction
+(the tick's, or delivery's for an alert), so a notification exists exactly when the
+change that caused it committed. Delivery picks them
 up later (:mod:`engine.notify.delivery`).
 """
 
@@ -9,18 +12,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from engine.cases import access
-from engine.cases.audit import append_event
-from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE, Definition
-from engine.store.tables import Agency, Case, Notification
+from engine.definitions.model import COORDINATOR_ROLE, Definition
+from engine.store.caserow import CaseRow
 
 logger = logging.getLogger(__name__)
 
@@ -50,35 +49,6 @@ class Resolution:
     def roles(self) -> list[str]:
         held = {r for roles in self.by_agency.values() for r in roles}
         return sorted(held | set(self.unassigned))
-
-
-@dataclass(slots=True)
-class Written:
-    notifications: list[Notification] = field(default_factory=list)
-
-    @property
-    def ids(self) -> list[int]:
-        return [n.id for n in self.notifications]
-
-
-class CaseFacts(Protocol):
-    """What a notification payload reads of a case (an ORM row or a Core row)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def workflow(self) -> str: ...
-    @property
-    def workflow_version(self) -> int: ...
-    @property
-    def state(self) -> list[Any]: ...
-    @property
-    def data(self) -> dict[str, Any]: ...
-
-
-def case_roles(session: Session, case_id: int) -> dict[str, int]:
-    """role -> agency id for every role assigned on the case."""
-    return access.assignments(session, case_id)
 
 
 def plan(
@@ -124,34 +94,6 @@ def plan(
     return resolution, warning
 
 
-def resolve(
-    session: Session,
-    case: Case,
-    roles: Iterable[str],
-    *,
-    now: datetime,
-    reason: str,
-    assigned: Mapping[str, int] | None = None,
-) -> Resolution:
-    """:func:`plan` for an ORM case, appending the warning event when there is one."""
-    if assigned is None:
-        assigned = case_roles(session, case.id)
-    resolution, warning = plan(assigned, roles, case_id=case.id, reason=reason)
-    if warning is not None:
-        append_event(
-            session,
-            case,
-            kind="warning",
-            at=now,
-            role=SYSTEM_ROLE,
-            agency_id=None,
-            from_state=tuple(case.state),
-            to_state=tuple(case.state),
-            data=warning,
-        )
-    return resolution
-
-
 class Reachable(Protocol):
     """What :func:`channels_for` reads of an agency (an ORM row or a Core row)."""
 
@@ -184,8 +126,21 @@ def visible_fields(
     return shown
 
 
-def case_payloads(
-    case: CaseFacts,
+def _row(
+    *, case_id: int | None, agency_id: int, channel: str, kind: str,
+    payload: Mapping[str, Any], now: datetime,
+) -> dict[str, Any]:
+    """One outbox row, its stable ``message_id`` also in the payload it sends."""
+    message_id = new_message_id()
+    return {
+        "message_id": message_id, "case_id": case_id, "agency_id": agency_id,
+        "channel": channel, "kind": kind, "payload": {**payload, "message_id": message_id},
+        "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
+    }
+
+
+def plan_rows(
+    case: CaseRow,
     defn: Definition,
     resolution: Resolution,
     assigned: Mapping[str, int],
@@ -193,9 +148,10 @@ def case_payloads(
     *,
     kind: str,
     info: Mapping[str, Any],
-) -> list[tuple[int, str, dict[str, Any]]]:
-    """(agency id, channel, payload) per outbox row: each payload what that agency may see."""
-    rows: list[tuple[int, str, dict[str, Any]]] = []
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """One outbox row per (agency, channel), each payload only what that agency may see."""
+    rows: list[dict[str, Any]] = []
     for agency_id, roles in sorted(resolution.by_agency.items()):
         # Visibility follows every role the agency holds on the case, not only those
         # this notification is addressed to.
@@ -210,91 +166,27 @@ def case_payloads(
             "roles": list(roles),
             "fields": visible_fields(defn, case.data or {}, held),
         }
-        rows.extend((agency_id, channel, payload) for channel in channels_for(agencies[agency_id]))
+        rows.extend(
+            _row(case_id=case.id, agency_id=agency_id, channel=channel, kind=kind,
+                 payload=payload, now=now)
+            for channel in channels_for(agencies[agency_id])
+        )
     return rows
 
 
-def write_case_notifications(
-    session: Session,
-    case: Case,
-    defn: Definition,
-    resolution: Resolution,
-    *,
-    kind: str,
-    info: Mapping[str, Any],
-    now: datetime,
-    assigned: Mapping[str, int] | None = None,
-) -> Written:
-    """One outbox row per (agency, channel), each with the payload that agency may see."""
-    written = Written()
-    if not resolution.by_agency:
-        return written
-    if assigned is None:
-        assigned = case_roles(session, case.id)
-    agencies = {
-        a.id: a
-        for a in session.scalars(select(Agency).where(Agency.id.in_(resolution.by_agency)))
-    }
-    for agency_id, channel, payload in case_payloads(
-        case, defn, resolution, assigned, agencies, kind=kind, info=info
-    ):
-        written.notifications.append(
-            _add(session, case_id=case.id, agency_id=agency_id, channel=channel, kind=kind,
-                 payload=payload, now=now)
-        )
-    session.flush()
-    return written
-
-
-def write_alert(
-    session: Session,
+def alert_rows(
+    agency_id: int,
+    agency: Reachable,
     *,
     case_id: int | None,
-    agency_id: int,
     kind: str,
     payload: Mapping[str, Any],
     now: datetime,
     exclude_channel: str | None = None,
-) -> list[Notification]:
-    """Notify one agency directly (e.g. a dead-letter alert to the coordinator)."""
-    agency = session.get(Agency, agency_id)
-    if agency is None:
-        return []
-    rows = [
-        _add(session, case_id=case_id, agency_id=agency_id, channel=channel, kind=kind,
-             payload=dict(payload), now=now)
+) -> list[dict[str, Any]]:
+    """Rows that tell one agency directly (a dead-letter alert to the coordinator)."""
+    return [
+        _row(case_id=case_id, agency_id=agency_id, channel=channel, kind=kind,
+             payload=payload, now=now)
         for channel in channels_for(agency, exclude=exclude_channel)
     ]
-    session.flush()
-    return rows
-
-
-def _add(
-    session: Session,
-    *,
-    case_id: int | None,
-    agency_id: int,
-    channel: str,
-    kind: str,
-    payload: Mapping[str, Any],
-    now: datetime,
-) -> Notification:
-    message_id = new_message_id()
-    row = Notification(
-        message_id=message_id,
-        case_id=case_id,
-        agency_id=agency_id,
-        channel=channel,
-        kind=kind,
-        payload={**payload, "message_id": message_id},
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
-    session.add(row)
-    return row
-
-
-def pending_ids(notifications: Sequence[Notification]) -> list[int]:
-    return [n.id for n in notifications if n.status == "pending"]

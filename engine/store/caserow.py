@@ -1,67 +1,71 @@
-"""Loading a case row and claiming it for a write (optimistic concurrency).
+"""The case row on every write path: load it, claim it, insert it, write it back.
 
 Every write to a case first claims it: ``UPDATE cases SET revision = seen + 1 WHERE id =
 :id AND revision = :seen``. On PostgreSQL the UPDATE takes the row lock; a concurrent
 writer that read the same revision waits, re-checks its WHERE after the winner commits
 and matches no row, so it gets a VersionConflict instead of a lost update. On SQLite
-every transaction begins IMMEDIATE, so writers are serialised before they read.
+every write transaction begins IMMEDIATE, so writers are serialised before they read.
 
-The event path (``service.fire``) works on ``CaseRow``s through Core statements built
-once at import, not on ORM entities: loading, flushing and building statements per call
-cost several times the database work. The ORM ``Case`` stays for the other writers, and
-a ``Case`` the caller's session already holds is kept in step with what the event path
-wrote (``sync_identity``).
+Write paths work on :class:`CaseRow`, plain values read by Core statements compiled once
+(the ORM ``Case`` serves reads and administration only): loading, flushing and building
+statements per call would cost several times the database work.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy import insert as sql_insert
 
 from engine.errors import NotFound, VersionConflict
-from engine.store.fastpath import Cursor, Prepared
-from engine.store.tables import Base, Case
+from engine.store.fastpath import Cursor, Prepared, PreparedInsert
+from engine.store.tables import Base
 
 _cases = Base.metadata.tables["cases"]
 _versions = Base.metadata.tables["workflow_versions"]
+_assigned = Base.metadata.tables["case_assignments"]
 
 # The case and the content hash of its (immutable) workflow version, which is the key of
 # the compiled-workflow cache: one statement instead of two.
-_LOAD = Prepared(
-    select(
-        _cases.c.id,
-        _cases.c.workflow_version_id,
-        _cases.c.workflow,
-        _cases.c.workflow_version,
-        _cases.c.state,
-        _cases.c.data,
-        _cases.c.milestones,
-        _cases.c.revision,
-        _cases.c.opened_at,
-        _cases.c.closed_at,
-        _cases.c.last_event_hash,
-        _cases.c.last_event_seq,
-        _versions.c.content_hash,
-    )
+_COLUMNS = (
+    _cases.c.id,
+    _cases.c.workflow_version_id,
+    _cases.c.workflow,
+    _cases.c.workflow_version,
+    _cases.c.state,
+    _cases.c.data,
+    _cases.c.milestones,
+    _cases.c.revision,
+    _cases.c.opened_at,
+    _cases.c.closed_at,
+    _cases.c.last_event_hash,
+    _cases.c.last_event_seq,
+    _versions.c.content_hash,
+)
+_SELECT = (
+    select(*_COLUMNS)
     .select_from(_cases.join(_versions, _versions.c.id == _cases.c.workflow_version_id))
     .where(_cases.c.id == bindparam("b_id"))
 )
+_LOAD = Prepared(_SELECT)
+# Locks the case row (PostgreSQL; SQLite's write transactions are serialised already) for
+# writers that must decide under the lock, before any claim.
+_LOCK = Prepared(_SELECT.with_for_update(of=_cases))
 _CLAIM = Prepared(
     update(_cases)
     .where(_cases.c.id == bindparam("b_id"), _cases.c.revision == bindparam("b_seen"))
     .values(revision=bindparam("b_next"))
 )
-_REVISION = select(_cases.c.revision).where(_cases.c.id == bindparam("b_id"))
-_WRITE = Prepared(
+_REVISION = Prepared(select(_cases.c.revision).where(_cases.c.id == bindparam("b_id")))
+_WRITE = (
     update(_cases)
-    .where(_cases.c.id == bindparam("b_id"))
+    .where(_cases.c.id == bindparam("b_id"), _cases.c.revision == bindparam("b_seen"))
     .values(
+        revision=bindparam("b_next"),
         state=bindparam("b_state"),
         data=bindparam("b_data"),
         milestones=bindparam("b_milestones"),
@@ -70,21 +74,42 @@ _WRITE = Prepared(
         last_event_seq=bindparam("b_seq"),
     )
 )
-# What the event path writes, so a caller's ORM copy can be brought up to date.
-_WRITTEN = (
-    "state",
-    "data",
-    "milestones",
-    "revision",
-    "closed_at",
-    "last_event_hash",
-    "last_event_seq",
+_WRITE_ONE = Prepared(_WRITE)
+_INSERT = PreparedInsert(
+    sql_insert(_cases).values(
+        workflow_version_id=bindparam("b_version_id"),
+        workflow=bindparam("b_workflow"),
+        workflow_version=bindparam("b_workflow_version"),
+        state=bindparam("b_state"),
+        data=bindparam("b_data"),
+        milestones=bindparam("b_milestones"),
+        revision=bindparam("b_revision"),
+        opened_at=bindparam("b_opened_at"),
+        closed_at=bindparam("b_closed_at"),
+        last_event_hash="",
+        last_event_seq=0,
+    ),
+    _cases.c.id,
+)
+_ASSIGN = Prepared(
+    sql_insert(_assigned).values(
+        case_id=bindparam("b_case"), role=bindparam("b_role"), agency_id=bindparam("b_agency")
+    )
+)
+_REASSIGN = Prepared(
+    update(_assigned)
+    .where(_assigned.c.case_id == bindparam("b_case"), _assigned.c.role == bindparam("b_role"))
+    .values(agency_id=bindparam("b_agency"))
 )
 
 
 @dataclass(slots=True)
 class CaseRow:
-    """A case as the event path reads and changes it (plain values, no ORM state)."""
+    """A case as a write path reads and changes it (plain values, no ORM state).
+
+    ``seen`` is the revision the row had when it was read or last written by this
+    transaction; ``revision`` is what it will have once written.
+    """
 
     id: int
     workflow_version_id: int
@@ -99,23 +124,30 @@ class CaseRow:
     last_event_hash: str
     last_event_seq: int
     content_hash: str
+    seen: int = 0
+
+    @classmethod
+    def of(cls, values: Sequence[Any]) -> CaseRow:
+        """From a row of the columns :func:`load` reads, in that order."""
+        row = cls(*values)
+        row.seen = row.revision
+        return row
 
 
-def load_case(session: Session, case_id: int) -> Case:
-    case = session.get(Case, case_id, populate_existing=True)
-    if case is None:
-        raise NotFound(f"case {case_id} not found", case_id=case_id)
-    return case
+def columns() -> tuple[Any, ...]:
+    """The columns a :class:`CaseRow` is made of, for statements that join the case."""
+    return _COLUMNS
 
 
-def load_row(cur: Cursor, case_id: int) -> CaseRow:
-    found = _LOAD.first(cur, {"b_id": case_id})
+def load(cur: Cursor, case_id: int, *, lock: bool = False) -> CaseRow:
+    """The case, or NotFound; ``lock`` takes its row lock first (PostgreSQL)."""
+    found = (_LOCK if lock else _LOAD).first(cur, {"b_id": case_id})
     if found is None:
         raise NotFound(f"case {case_id} not found", case_id=case_id)
-    return CaseRow(*found)
+    return CaseRow.of(found)
 
 
-def _conflict(case_id: int, expected: int, current: int | None) -> VersionConflict:
+def conflict(case_id: int, expected: int, current: int | None) -> VersionConflict:
     return VersionConflict(
         f"case {case_id} changed (now version {current}, you had {expected}); "
         "reload it and try again",
@@ -125,67 +157,79 @@ def _conflict(case_id: int, expected: int, current: int | None) -> VersionConfli
     )
 
 
-def check_version(case: Case | CaseRow, expected_version: int | None) -> None:
+def check_version(case: CaseRow, expected_version: int | None) -> None:
     if expected_version is not None and expected_version != case.revision:
-        raise _conflict(case.id, expected_version, case.revision)
+        raise conflict(case.id, expected_version, case.revision)
 
 
-def claim(session: Session, case: Case) -> None:
+def claim(cur: Cursor, case: CaseRow) -> None:
     """Bump the case's revision if nobody else did since it was read; else VersionConflict.
 
     Call before changing anything else about the case, so that a lost race writes nothing.
     """
-    seen = case.revision
-    result = session.execute(
-        update(Case)
-        .where(Case.id == case.id, Case.revision == seen)
-        .values(revision=seen + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        current = session.scalar(select(Case.revision).where(Case.id == case.id))
-        raise _conflict(case.id, seen, current)
-    set_committed_value(case, "revision", seen + 1)
+    seen, following = case.seen, case.revision + 1  # after any :func:`bump` not yet written
+    if _CLAIM.execute(cur, {"b_id": case.id, "b_seen": seen, "b_next": following}) != 1:
+        found = _REVISION.first(cur, {"b_id": case.id})
+        raise conflict(case.id, seen, found[0] if found else None)
+    case.seen = case.revision = following
 
 
-def claim_row(cur: Cursor, case: CaseRow) -> None:
-    """``claim`` for the event path: the same guarded UPDATE, on a ``CaseRow``."""
-    seen = case.revision
-    if _CLAIM.execute(cur, {"b_id": case.id, "b_seen": seen, "b_next": seen + 1}) != 1:
-        current = cur.conn.execute(_REVISION, {"b_id": case.id}).scalar()
-        raise _conflict(case.id, seen, current)
-    case.revision = seen + 1
+def bump(case: CaseRow) -> None:
+    """Count one more write of a case held under its row lock (the tick's batch), which
+    :func:`write` stores in the same statement as the rest."""
+    case.revision += 1
 
 
-def write_row(cur: Cursor, case: CaseRow) -> None:
-    """Store the row's state, data, milestones, closing time and audit chain head.
-
-    The caller claimed the case first (``claim_row``), so the row is ours.
-    """
-    _WRITE.execute(
+def insert(cur: Cursor, case: CaseRow) -> None:
+    """Insert a new case (its chain head follows in :func:`write`); sets ``case.id``."""
+    case.id = _INSERT.insert(
         cur,
         {
-            "b_id": case.id,
+            "b_version_id": case.workflow_version_id,
+            "b_workflow": case.workflow,
+            "b_workflow_version": case.workflow_version,
             "b_state": case.state,
             "b_data": case.data,
             "b_milestones": case.milestones,
+            "b_revision": case.revision,
+            "b_opened_at": case.opened_at,
             "b_closed_at": case.closed_at,
-            "b_hash": case.last_event_hash,
-            "b_seq": case.last_event_seq,
         },
     )
+    case.seen = case.revision
 
 
-def sync_identity(session: Session, case: CaseRow) -> None:
-    """Bring the session's ORM copy of the case (if it holds one) up to ``case``.
+def _params(case: CaseRow) -> dict[str, Any]:
+    return {
+        "b_id": case.id,
+        "b_seen": case.seen,
+        "b_next": case.revision,
+        "b_state": case.state,
+        "b_data": case.data,
+        "b_milestones": case.milestones,
+        "b_closed_at": case.closed_at,
+        "b_hash": case.last_event_hash,
+        "b_seq": case.last_event_seq,
+    }
 
-    Callers that loaded the ``Case`` themselves (the timer tick, the CLI) go on using
-    that object after the event path wrote the row.
-    """
-    if not session.identity_map:
-        return
-    held = session.identity_map.get(identity_key(Case, case.id))
-    if held is None:
-        return
-    for name in _WRITTEN:
-        set_committed_value(held, name, getattr(case, name))
+
+def write(cur: Cursor, cases: Sequence[CaseRow]) -> None:
+    """Store each case's state, data, milestones, closing time, chain head and revision,
+    guarded by the revision it was read (or claimed) at: a row that moved under us
+    raises, and the caller's transaction rolls back."""
+    if len(cases) == 1:
+        [case] = cases
+        if _WRITE_ONE.execute(cur, _params(case)) != 1:
+            raise conflict(case.id, case.seen, None)
+    elif cases:
+        moved = cur.conn.execute(_WRITE, [_params(c) for c in cases])
+        if cur.dialect.supports_sane_multi_rowcount and moved.rowcount != len(cases):
+            raise RuntimeError("a case changed under its row lock")
+    for case in cases:
+        case.seen = case.revision
+
+
+def assign(cur: Cursor, case_id: int, role: str, agency_id: int, *, new: bool) -> None:
+    """Give ``role`` on the case to an agency: a new holder, or a change of holder."""
+    params = {"b_case": case_id, "b_role": role, "b_agency": agency_id}
+    (_ASSIGN if new else _REASSIGN).execute(cur, params)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import clock
 from engine.errors import DatabaseNotMigrated
+from engine.store.fastpath import close_on_checkin
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # A pooled connection idle for longer than this is pinged before use (see _ping_idle).
@@ -54,8 +55,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                     "BEGIN IMMEDIATE", (), exc, sqlite3.Error, dialect=engine.dialect
                 ) from exc
 
+        close_on_checkin(engine)
         return engine
     engine = create_engine(url, **kwargs)
+    close_on_checkin(engine)
     if not kwargs.get("pool_pre_ping"):
         _ping_idle(engine)
     return engine

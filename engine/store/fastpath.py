@@ -9,7 +9,11 @@ types' own processors (so values are stored and read exactly as ``Connection.exe
 stores and reads them), run on the DBAPI cursor of the caller's ``Connection`` (a
 ``Cursor``, made once per transaction), inside its transaction. Driver errors come out
 as SQLAlchemy's exceptions, a lost connection is invalidated as ``Connection.execute``
-would, and ``before_cursor_execute`` listeners still see each statement.
+would, ``before_cursor_execute`` and ``after_cursor_execute`` listeners see each
+statement (with a :class:`FastContext`), and SQL logging (``echo``) logs it.
+
+This is the only module that touches a DB-API cursor; :func:`cursor_for` is the only way
+to get one.
 
 Only plain statements qualify: named ``bindparam``s and literal values, no expanding
 ``IN`` lists; anything else is refused when first compiled.
@@ -17,15 +21,18 @@ Only plain statements qualify: named ``bindparam``s and literal values, no expan
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.selectable import Select
 
 _Processor = Callable[[Any], Any] | None
@@ -66,11 +73,28 @@ def _compile(statement: Select[Any] | UpdateBase, dialect: Dialect) -> _Compiled
     return _Compiled(compiled.string, dialect.positional, binds, defaults, results)
 
 
-class Cursor:
-    """The DBAPI cursor of a ``Connection``, for prepared statements run one after
-    another in its current transaction (make one per transaction)."""
+class FastContext:
+    """What cursor-event listeners get as ``context`` for a fast-path statement.
 
-    __slots__ = ("conn", "cursor", "dbapi_conn", "dialect", "listeners")
+    Not an ``ExecutionContext`` (none is built, that is the point), but it carries the
+    statement and accepts the attributes listeners hang on it between
+    ``before_cursor_execute`` and ``after_cursor_execute`` (tracing spans, timers).
+    """
+
+    def __init__(self, cur: Cursor, statement: str, parameters: Any, executemany: bool) -> None:
+        self.connection = cur.conn
+        self.dialect = cur.dialect
+        self.cursor = cur.cursor
+        self.statement = statement
+        self.parameters = parameters
+        self.executemany = executemany
+
+
+class Cursor:
+    """The DBAPI cursor of a ``Connection`` for prepared statements run one after another
+    in its current transaction. Get it from :func:`cursor_for`, never build one."""
+
+    __slots__ = ("after", "before", "conn", "cursor", "dbapi_conn", "dialect", "echo")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -79,9 +103,48 @@ class Cursor:
         assert dbapi_conn is not None
         self.dbapi_conn = dbapi_conn
         self.cursor: Any = dbapi_conn.cursor()
-        # Looked up once: a listener added in the middle of a transaction sees the
-        # statements of the next one.
-        self.listeners = tuple(conn.dispatch.before_cursor_execute)
+        # Looked up once per transaction: a listener added in the middle of one sees the
+        # statements of the next.
+        self.before = tuple(conn.dispatch.before_cursor_execute)
+        self.after = tuple(conn.dispatch.after_cursor_execute)
+        self.echo = _SQL_LOG.isEnabledFor(logging.INFO)
+
+    def close(self) -> None:
+        # A connection that is gone already took its cursor with it.
+        with contextlib.suppress(self.dialect.loaded_dbapi.Error):
+            self.cursor.close()
+
+
+_SQL_LOG = logging.getLogger("sqlalchemy.engine.Engine")
+_KEY = "referral.fastpath.cursor"
+
+
+def cursor_for(source: Session | Connection) -> Cursor:
+    """The fast-path cursor of the session's (or connection's) current transaction.
+
+    One per transaction: the cursor of an earlier transaction on the same DBAPI
+    connection is closed and replaced, and a connection going back to the pool closes
+    its cursor (see :func:`close_on_checkin`).
+    """
+    conn = source.connection() if isinstance(source, Session) else source
+    info = conn.info
+    cur: Cursor | None = info.get(_KEY)
+    if cur is not None and cur.conn is conn:
+        return cur
+    if cur is not None:
+        cur.close()
+    cur = info[_KEY] = Cursor(conn)
+    return cur
+
+
+def close_on_checkin(engine: Engine) -> None:
+    """Close a connection's fast-path cursor when the pool takes the connection back."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _close(_dbapi_conn: Any, record: Any) -> None:
+        cur = record.info.pop(_KEY, None)
+        if cur is not None:
+            cur.close()
 
 
 class Prepared:
@@ -124,8 +187,13 @@ class Prepared:
         else:
             args = self._params(compiled, params)
         cursor = cur.cursor
-        for listener in cur.listeners:
-            sql, args = listener(cur.conn, cursor, sql, args, None, many)
+        context = None
+        if cur.before or cur.after:
+            context = FastContext(cur, sql, args, many)
+            for listener in cur.before:
+                sql, args = listener(cur.conn, cursor, sql, args, context, many)
+        if cur.echo:
+            _log_statement(cur, sql, args)
         try:
             if many:
                 cursor.executemany(sql, args)
@@ -133,6 +201,8 @@ class Prepared:
                 cursor.execute(sql, args)
         except cur.dialect.loaded_dbapi.Error as err:
             raise self._failed(cur, sql, args, err) from err
+        for listener in cur.after:
+            listener(cur.conn, cursor, sql, args, context, many)
         return compiled
 
     @staticmethod
@@ -177,3 +247,29 @@ class Prepared:
     def execute_many(self, cur: Cursor, params: Sequence[Mapping[str, Any]]) -> None:
         if params:
             self._run(cur, params, many=True)
+
+
+class PreparedInsert:
+    """A single-row INSERT whose new id is read as SQLAlchemy itself reads it: the
+    driver's ``lastrowid`` where the dialect uses it (SQLite), else ``RETURNING``."""
+
+    def __init__(self, statement: Insert, id_column: Any) -> None:
+        self._plain = Prepared(statement)
+        self._returning = Prepared(statement.returning(id_column))
+
+    def insert(self, cur: Cursor, params: Mapping[str, Any]) -> int:
+        if getattr(cur.dialect, "postfetch_lastrowid", False):
+            self._plain.execute(cur, params)
+            return int(cur.cursor.lastrowid)
+        row = self._returning.first(cur, params)
+        assert row is not None
+        return int(row[0])
+
+
+def _log_statement(cur: Cursor, sql: str, args: Any) -> None:
+    """Echo as ``Connection.execute`` does, parameters hidden where the engine hides them."""
+    _SQL_LOG.info("[fast path] %s", sql)
+    if cur.conn.engine.hide_parameters:
+        _SQL_LOG.info("[SQL parameters hidden due to hide_parameters=True]")
+    else:
+        _SQL_LOG.info("[fast path] %r", args)

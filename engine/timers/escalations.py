@@ -11,14 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from engine.cases.audit import append_event
+from engine.cases.access import holders
+from engine.cases.audit import plan_event
 from engine.errors import AckRejected, NotFound
 from engine.notify.outbox import Resolution
-from engine.store.caserow import claim as claim_case
-from engine.store.tables import Agency, Case, CaseAssignment, Escalation, Timer
+from engine.store import caserow, writers
+from engine.store.caserow import CaseRow
+from engine.store.fastpath import Cursor, Prepared, cursor_for
+from engine.store.tables import Base
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,22 +47,93 @@ class AckResult:
         }
 
 
-def record(
-    session: Session, case: Case, timer: Timer, resolution: Resolution, *, now: datetime
-) -> Escalation:
-    """The escalation row for a fired reminder or ladder step (flushed, so it has an id)."""
-    row = Escalation(
-        case_id=case.id,
-        timer_id=timer.id,
-        timer_name=timer.name,
-        step=timer.step,
-        roles=resolution.roles,
-        agency_ids=resolution.agency_ids,
-        created_at=now,
+def plan_row(
+    case_id: int, timer_id: int, name: str, step: int, resolution: Resolution, now: datetime
+) -> dict[str, Any]:
+    """The escalation row of a fired reminder (step 0) or ladder step."""
+    return {"case_id": case_id, "timer_id": timer_id, "timer_name": name, "step": step,
+            "roles": resolution.roles, "agency_ids": resolution.agency_ids, "created_at": now}
+
+
+_escalations = Base.metadata.tables["escalations"]
+_timers = Base.metadata.tables["timers"]
+_agencies = Base.metadata.tables["agencies"]
+_READ = Prepared(
+    select(
+        _escalations.c.id, _escalations.c.case_id, _escalations.c.timer_name,
+        _escalations.c.step, _escalations.c.roles, _escalations.c.agency_ids,
+        _escalations.c.acknowledged_at, _escalations.c.acknowledged_by,
+    ).where(_escalations.c.id == bindparam("b_id"))
+)
+_CASE_OF = Prepared(
+    select(_escalations.c.case_id).where(_escalations.c.id == bindparam("b_id"))
+)
+_ACK = Prepared(
+    update(_escalations)
+    .where(_escalations.c.id == bindparam("b_id"))
+    .values(acknowledged_at=bindparam("b_at"), acknowledged_by=bindparam("b_by"))
+)
+_WAITING = Prepared(
+    select(_timers.c.id, _timers.c.step)
+    .where(
+        _timers.c.case_id == bindparam("b_case"),
+        _timers.c.name == bindparam("b_name"),
+        _timers.c.step > bindparam("b_step"),
+        _timers.c.status.in_([bindparam("b_pending"), bindparam("b_firing")]),
     )
-    session.add(row)
-    session.flush()
-    return row
+    .order_by(_timers.c.step)
+)
+_NAME = Prepared(select(_agencies.c.name).where(_agencies.c.id == bindparam("b_id")))
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """An escalation row as the acknowledgement reads it."""
+
+    id: int
+    case_id: int
+    timer_name: str
+    step: int
+    roles: list[Any]
+    agency_ids: list[Any]
+    acknowledged_at: datetime | None
+    acknowledged_by: int | None
+
+
+def _locked(cur: Cursor, escalation_id: int) -> tuple[CaseRow, _Sent]:
+    """The escalation and its case, the case's row lock taken first (the lock order
+    everywhere: case, then its timers and escalations); NotFound when unknown."""
+    found = _CASE_OF.first(cur, {"b_id": escalation_id})
+    if found is None:
+        raise NotFound(f"no escalation {escalation_id}", escalation_id=escalation_id)
+    case = caserow.load(cur, found[0], lock=True)
+    row = _READ.first(cur, {"b_id": escalation_id})
+    assert row is not None  # escalations are never deleted
+    return case, _Sent(*row)
+
+
+def _check_ack(cur: Cursor, sent: _Sent, held: frozenset[str], agency_id: int) -> None:
+    if not held:
+        # Like every case read: an agency with no role on the case learns nothing of it.
+        raise NotFound(f"no escalation {sent.id}", escalation_id=sent.id)
+    if sent.acknowledged_at is not None:
+        by = _NAME.first(cur, {"b_id": sent.acknowledged_by}) if sent.acknowledged_by else None
+        raise AckRejected(
+            f"escalation {sent.id} was already acknowledged"
+            f" by {by[0] if by else 'an agency'} at {sent.acknowledged_at.isoformat()}",
+            escalation_id=sent.id,
+            acknowledged_by=sent.acknowledged_by,
+            acknowledged_at=sent.acknowledged_at.isoformat(),
+        )
+    if agency_id not in (sent.agency_ids or []):
+        raise AckRejected(
+            f"agency {agency_id} was not notified of escalation {sent.id}"
+            f" (case {sent.case_id}, timer {sent.timer_name}, step {sent.step}); only the"
+            " agencies notified may acknowledge it",
+            escalation_id=sent.id,
+            agency_id=agency_id,
+            notified=list(sent.agency_ids or []),
+        )
 
 
 def acknowledge(
@@ -70,96 +144,32 @@ def acknowledge(
     Raises NotFound for an unknown id, AckRejected when it was already acknowledged or the
     agency was not among those notified.
     """
-    found = session.get(Escalation, escalation_id)
-    if found is None:
-        raise NotFound(f"no escalation {escalation_id}", escalation_id=escalation_id)
-    # Lock order everywhere: case, then its timers and escalations.
-    case = session.get(Case, found.case_id, with_for_update=True, populate_existing=True)
-    esc = session.get(Escalation, escalation_id, with_for_update=True, populate_existing=True)
-    if case is None or esc is None:
-        raise NotFound(f"no escalation {escalation_id}", escalation_id=escalation_id)
-    holds_role = session.scalar(
-        select(CaseAssignment.role)
-        .where(CaseAssignment.case_id == case.id, CaseAssignment.agency_id == agency_id)
-        .limit(1)
-    )
-    if holds_role is None:
-        # Like every case read: an agency with no role on the case learns nothing of it.
-        raise NotFound(f"no escalation {escalation_id}", escalation_id=escalation_id)
-    if esc.acknowledged_at is not None:
-        by = session.get(Agency, esc.acknowledged_by) if esc.acknowledged_by else None
-        raise AckRejected(
-            f"escalation {escalation_id} was already acknowledged"
-            f" by {by.name if by else 'an agency'} at {esc.acknowledged_at.isoformat()}",
-            escalation_id=escalation_id,
-            acknowledged_by=esc.acknowledged_by,
-            acknowledged_at=esc.acknowledged_at.isoformat(),
-        )
-    if agency_id not in (esc.agency_ids or []):
-        raise AckRejected(
-            f"agency {agency_id} was not notified of escalation {escalation_id}"
-            f" (case {esc.case_id}, timer {esc.timer_name}, step {esc.step}); only the"
-            " agencies notified may acknowledge it",
-            escalation_id=escalation_id,
-            agency_id=agency_id,
-            notified=list(esc.agency_ids or []),
-        )
-    claim_case(session, case)
-    esc.acknowledged_at = now
-    esc.acknowledged_by = agency_id
-    waiting = list(
-        session.scalars(
-            select(Timer.step).where(
-                Timer.case_id == esc.case_id,
-                Timer.name == esc.timer_name,
-                Timer.step > esc.step,
-                Timer.status.in_(("pending", "firing")),
-            )
-        )
-    )
-    if waiting:
-        session.execute(
-            update(Timer)
-            .where(
-                Timer.case_id == esc.case_id,
-                Timer.name == esc.timer_name,
-                Timer.step > esc.step,
-                Timer.status.in_(("pending", "firing")),
-            )
-            .values(status="stopped", claimed_until=None)
-            .execution_options(synchronize_session=False)
-        )
-    roles = sorted(
-        session.scalars(
-            select(CaseAssignment.role).where(
-                CaseAssignment.case_id == esc.case_id, CaseAssignment.agency_id == agency_id
-            )
-        )
-    )
-    acting = [r for r in (esc.roles or []) if r in roles] or roles or ["agency"]
-    append_event(
-        session,
-        case,
-        kind="ack",
-        at=now,
-        role=acting[0],
-        agency_id=agency_id,
-        from_state=tuple(case.state),
-        to_state=tuple(case.state),
-        data={
-            "escalation_id": esc.id,
-            "timer": esc.timer_name,
-            "step": esc.step,
-            "stopped_steps": sorted(waiting),
-        },
-    )
     session.flush()
+    cur = cursor_for(session)
+    case, sent = _locked(cur, escalation_id)
+    held = holders(cur, case.id).roles_of(agency_id)
+    _check_ack(cur, sent, held, agency_id)
+    caserow.claim(cur, case)
+    _ACK.execute(cur, {"b_id": sent.id, "b_at": now, "b_by": agency_id})
+    waiting = _WAITING.rows(cur, {"b_case": sent.case_id, "b_name": sent.timer_name,
+                                  "b_step": sent.step, "b_pending": "pending",
+                                  "b_firing": "firing"})
+    writers.set_timers(cur, [row[0] for row in waiting], "stopped")
+    stopped = sorted(row[1] for row in waiting)
+    acting = [r for r in (sent.roles or []) if r in held] or sorted(held)
+    event = plan_event(
+        case, kind="ack", at=now, role=acting[0], agency_id=agency_id,
+        data={"escalation_id": sent.id, "timer": sent.timer_name, "step": sent.step,
+              "stopped_steps": stopped},
+    )
+    writers.add_events(cur, [event])
+    caserow.write(cur, [case])
     return AckResult(
-        escalation_id=esc.id,
-        case_id=esc.case_id,
-        timer=esc.timer_name,
-        step=esc.step,
+        escalation_id=sent.id,
+        case_id=sent.case_id,
+        timer=sent.timer_name,
+        step=sent.step,
         agency_id=agency_id,
         acknowledged_at=now,
-        stopped_steps=tuple(sorted(waiting)),
+        stopped_steps=tuple(stopped),
     )

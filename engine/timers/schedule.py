@@ -5,20 +5,23 @@ status change, so a worker that already claimed a row (``firing``) finds it canc
 when it re-checks under the case's lock.
 
 A transition reads the case's live rows once (after claiming the case, so under its
-lock), works out what to cancel and start on that list, and hands the list back as it
-stands afterwards: the reader's view needs no second read. Statements are Core, built
-once at import.
+lock); :func:`plan` works out what to cancel and start on that list, pure, and
+:func:`apply` writes it and hands back the live list as it stands afterwards, so the
+reader's view needs no second read. Every timer row, a start or a ladder step, is made
+by :func:`start_row` or :func:`next_step_row`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select
 
 from engine.definitions.model import Definition, TimerDef
+from engine.store import writers
 from engine.store.fastpath import Cursor, Prepared
 from engine.store.tables import Base
 from engine.timers.calendar import calendar_for
@@ -42,24 +45,6 @@ _LIVE = Prepared(
     )
     .order_by(_timers.c.due_at, _timers.c.id)
 )
-_CANCEL = Prepared(
-    update(_timers)
-    .where(_timers.c.id == bindparam("b_id"))
-    .values(status="cancelled", claimed_until=None)
-)
-_INSERT = insert(_timers).values(
-    case_id=bindparam("b_case"),
-    name=bindparam("b_name"),
-    state=bindparam("b_state"),
-    step=0,
-    due_at=bindparam("b_due"),
-    status="pending",
-    created_at=bindparam("b_now"),
-)
-# The new row's id as SQLAlchemy itself gets it: the driver's lastrowid where the
-# dialect uses it (SQLite), else RETURNING (PostgreSQL).
-_START = Prepared(_INSERT)
-_START_RETURNING = Prepared(_INSERT.returning(_timers.c.id))
 
 
 @dataclass(slots=True)
@@ -75,17 +60,46 @@ class LiveTimer:
 
 
 @dataclass(slots=True)
+class TimerPlan:
+    """What a transition does to a case's timers: rows to cancel, rows to start."""
+
+    cancel: list[LiveTimer] = field(default_factory=list)
+    start: list[dict[str, Any]] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class TimerChanges:
-    """Names of the timers a transition started and cancelled, for its audit event, and
-    the case's live timers afterwards, soonest first."""
+    """Names of the timers a transition started and cancelled, for its audit event, the
+    ids it cancelled, and the case's live timers afterwards, soonest first."""
 
     started: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    cancelled_ids: list[int] = field(default_factory=list)
     live: list[LiveTimer] = field(default_factory=list)
 
 
-def due_at(defn: Definition, timer: TimerDef, now: datetime) -> datetime:
-    return calendar_for(defn).add(now, timer.after)
+def start_row(case_id: int, defn: Definition, timer: TimerDef, now: datetime) -> dict[str, Any]:
+    """The pending row of the timer itself (step 0), due ``timer.after`` from ``now``."""
+    return _row(case_id, timer.name, timer.state, 0, calendar_for(defn).add(now, timer.after), now)
+
+
+def next_step_row(
+    case_id: int, defn: Definition, tdef: TimerDef, step: int, due_at: datetime, now: datetime
+) -> dict[str, Any] | None:
+    """The row of the ladder step after ``step`` (due ``due_at``), counted from that due
+    time in the workflow's calendar; None after the last step."""
+    if step >= len(tdef.escalate):
+        return None
+    due = calendar_for(defn).add(due_at, tdef.escalate[step].after)
+    return _row(case_id, tdef.name, tdef.state, step + 1, due, now)
+
+
+def _row(
+    case_id: int, name: str, state: str, step: int, due: datetime, now: datetime
+) -> dict[str, Any]:
+    return {"case_id": case_id, "name": name, "state": state, "step": step, "due_at": due,
+            "status": "pending", "created_at": now}
 
 
 def live_timers(cur: Cursor, case_id: int) -> list[LiveTimer]:
@@ -94,53 +108,19 @@ def live_timers(cur: Cursor, case_id: int) -> list[LiveTimer]:
     return [LiveTimer(*row) for row in rows]
 
 
-def _start(
-    cur: Cursor, case_id: int, defn: Definition, timer: TimerDef, now: datetime
-) -> LiveTimer:
-    """A pending row for the timer itself (step 0), due ``timer.after`` from ``now``."""
-    due = due_at(defn, timer, now)
-    params = {
-        "b_case": case_id,
-        "b_name": timer.name,
-        "b_state": timer.state,
-        "b_due": due,
-        "b_now": now,
-    }
-    if getattr(cur.dialect, "postfetch_lastrowid", False):
-        _START.execute(cur, params)
-        row_id = int(cur.cursor.lastrowid)
-    else:
-        row = _START_RETURNING.first(cur, params)
-        assert row is not None
-        row_id = row[0]
-    return LiveTimer(row_id, timer.name, timer.state, 0, due, "pending")
-
-
-def _cancel(
-    cur: Cursor,
-    live: list[LiveTimer],
-    *,
-    states: Collection[str] | None = None,
-    names: Collection[str] | None = None,
-) -> set[str]:
-    """Cancel live rows (every ladder step too) of the given states and/or timer names;
-    with neither filter every live timer. Takes them off ``live``; returns their names."""
-    gone = [
-        row
-        for row in live
+def _matching(
+    live: Iterable[LiveTimer], *, states: Collection[str] | None, names: Collection[str] | None
+) -> list[LiveTimer]:
+    return [
+        row for row in live
         if (states is None or row.state in states) and (names is None or row.name in names)
     ]
-    if gone:
-        _CANCEL.execute_many(cur, [{"b_id": row.id} for row in gone])
-        ids = {row.id for row in gone}
-        live[:] = [row for row in live if row.id not in ids]
-    return {row.name for row in gone}
 
 
-def on_transition(
-    cur: Cursor,
+def plan(
     case_id: int,
     defn: Definition,
+    live: list[LiveTimer],
     *,
     trigger: str | None,
     exited: Iterable[str],
@@ -148,38 +128,46 @@ def on_transition(
     active_after: Collection[str],
     final: bool,
     now: datetime,
-    live: list[LiveTimer] | None = None,
-) -> TimerChanges:
-    """Cancel the timers of exited states, start those of entered states, and restart
-    (cancel and start again) the timers whose ``restart_on`` lists ``trigger`` while
-    their state stays active.
-
-    ``live`` is the case's live rows when the caller knows them (none, for a case being
-    opened); else they are read here. The caller holds the case for writing.
-    """
-    rows = live_timers(cur, case_id) if live is None else list(live)
+) -> TimerPlan:
+    """Cancel the timers of exited states (every one, when the case closes), start those of
+    entered states, and restart (cancel and start again) the timers whose ``restart_on``
+    lists ``trigger`` while their state stays active."""
     exited_set, entered_set = set(exited), set(entered)
-    changes = TimerChanges()
-    cancelled = _cancel(cur, rows, states=exited_set) if exited_set else set()
-    if final:
-        cancelled.update(_cancel(cur, rows))
-    started: list[str] = []
+    result = TimerPlan()
+    cancel = _matching(live, states=None if final else exited_set, names=None)
     for timer in defn.timers:
         # A state only passed through (a track's final state before its join) is in
         # ``entered`` but not active afterwards: its timers never start.
-        if timer.state in entered_set and timer.state in active_after:
-            rows.append(_start(cur, case_id, defn, timer, now))
-            started.append(timer.name)
-        elif (
-            trigger is not None
-            and trigger in timer.restart_on
-            and timer.state in active_after
-            and not final
-        ):
-            cancelled.update(_cancel(cur, rows, names={timer.name}))
-            rows.append(_start(cur, case_id, defn, timer, now))
-            started.append(timer.name)
-    changes.started = started
-    changes.cancelled = sorted(cancelled)
-    changes.live = sorted(rows, key=lambda row: (row.due_at, row.id))
-    return changes
+        restarted = (trigger is not None and trigger in timer.restart_on and not final)
+        if timer.state not in active_after or not (timer.state in entered_set or restarted):
+            continue
+        if timer.state not in entered_set:
+            cancel += [t for t in _matching(live, states=None, names={timer.name})
+                       if t not in cancel]
+        result.start.append(start_row(case_id, defn, timer, now))
+        result.started.append(timer.name)
+    result.cancel = cancel
+    return result
+
+
+def apply(cur: Cursor, planned: TimerPlan, live: list[LiveTimer]) -> TimerChanges:
+    """Write a :func:`plan`; the caller holds the case for writing."""
+    gone = {row.id for row in planned.cancel}
+    writers.set_timers(cur, sorted(gone), "cancelled")
+    ids = writers.add_timers(cur, planned.start)
+    rows = [row for row in live if row.id not in gone]
+    rows += [
+        LiveTimer(row_id, r["name"], r["state"], 0, r["due_at"], "pending")
+        for row_id, r in zip(ids, planned.start, strict=True)
+    ]
+    return TimerChanges(
+        started=planned.started,
+        cancelled=sorted({row.name for row in planned.cancel}),
+        cancelled_ids=sorted(gone),
+        live=sorted(rows, key=lambda row: (row.due_at, row.id)),
+    )
+
+
+def state_active(configuration: Sequence[Any], path: str) -> bool:
+    """Is ``path`` (a leaf or any ancestor) active in the case's configuration?"""
+    return any(leaf == path or str(leaf).startswith(path + ".") for leaf in configuration)

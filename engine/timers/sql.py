@@ -1,4 +1,5 @@
-"""The tick's batch statements, built once per dialect (see :mod:`engine.timers.batch`)."""
+"""The tick's reads, built once per dialect: claim due rows, lock a batch with its
+cases, and the assignments and agencies it notifies (see :mod:`engine.timers.batch`)."""
 
 from __future__ import annotations
 
@@ -12,30 +13,20 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
-    insert,
     or_,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from engine.store.tables import (
-    Agency,
-    Case,
-    CaseAssignment,
-    CaseEvent,
-    Escalation,
-    Notification,
-    Timer,
-)
+from engine.store import caserow
+from engine.store.tables import Agency, Case, CaseAssignment, Timer, WorkflowVersion
 
 _cases = cast(Table, Case.__table__)
 _timers = cast(Table, Timer.__table__)
 _assignments = cast(Table, CaseAssignment.__table__)
 _agencies = cast(Table, Agency.__table__)
-_events = cast(Table, CaseEvent.__table__)
-_escalations = cast(Table, Escalation.__table__)
-_notifications = cast(Table, Notification.__table__)
+_versions = cast(Table, WorkflowVersion.__table__)
 
 
 def _member(column: Any, pg: bool) -> Any:
@@ -69,33 +60,21 @@ def _claim(pg: bool) -> Any:
     )
 
 
+TIMER_COLUMNS = ("id", "case_id", "name", "state", "step", "due_at", "status", "claimed_until")
+
+
 def _lock(pg: bool) -> Any:
     # Lock order everywhere: a case first, then its timers; cases in id order, so two
-    # ticks locking overlapping batches cannot deadlock.
+    # ticks locking overlapping batches cannot deadlock. Each row: the timer's columns
+    # (TIMER_COLUMNS), then its case's (``caserow.columns()``).
     query = (
-        select(
-            _timers.c.id,
-            _timers.c.case_id,
-            _timers.c.name,
-            _timers.c.state,
-            _timers.c.step,
-            _timers.c.due_at,
-            _timers.c.status,
-            _timers.c.claimed_until,
-            _cases.c.workflow_version_id,
-            _cases.c.workflow,
-            _cases.c.workflow_version,
-            _cases.c.state.label("case_state"),
-            _cases.c.data,
-            _cases.c.revision,
-            _cases.c.last_event_hash,
-            _cases.c.last_event_seq,
-        )
+        select(*(_timers.c[name] for name in TIMER_COLUMNS), *caserow.columns())
         .join_from(_timers, _cases, _cases.c.id == _timers.c.case_id)
+        .join(_versions, _versions.c.id == _cases.c.workflow_version_id)
         .where(_member(_timers.c.id, pg))
         .order_by(_cases.c.id, _timers.c.id)
     )
-    return query.with_for_update() if pg else query
+    return query.with_for_update(of=[_cases, _timers]) if pg else query
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +83,6 @@ class Statements:
     lock: Any
     assignments: Any
     agencies: Any
-    mark_fired: Any
-    mark_cancelled: Any
 
 
 def _build(pg: bool) -> Statements:
@@ -122,12 +99,6 @@ def _build(pg: bool) -> Statements:
             _agencies.c.webhook_disabled_at,
             _agencies.c.email,
         ).where(_member(_agencies.c.id, pg)),
-        mark_fired=update(_timers)
-        .where(_member(_timers.c.id, pg))
-        .values(status="fired", fired_at=bindparam("now"), claimed_until=None),
-        mark_cancelled=update(_timers)
-        .where(_member(_timers.c.id, pg))
-        .values(status="cancelled", claimed_until=None),
     )
 
 
@@ -136,21 +107,3 @@ _BY_DIALECT = {False: _build(False), True: _build(True)}
 
 def statements(conn: Connection) -> Statements:
     return _BY_DIALECT[conn.dialect.name == "postgresql"]
-
-
-# Multi-row INSERTs hand out ids in the rows' order (one writer per SQLite database; one
-# sequence draw per row, in VALUES order, on PostgreSQL), so the returned ids sorted are the
-# ids of the rows in order. ``sort_by_parameter_order`` would make SQLite insert row by row.
-ADD_ESCALATIONS = insert(_escalations).returning(_escalations.c.id)
-ADD_NOTIFICATIONS = insert(_notifications).returning(_notifications.c.id)
-ADD_EVENTS = insert(_events)
-MOVE_HEADS = (
-    update(_cases)
-    .where(_cases.c.id == bindparam("b_id"), _cases.c.revision == bindparam("b_seen"))
-    .values(
-        revision=bindparam("b_revision"),
-        last_event_hash=bindparam("b_hash"),
-        last_event_seq=bindparam("b_seq"),
-    )
-)
-ADD_TIMERS = insert(_timers)

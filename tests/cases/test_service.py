@@ -263,9 +263,10 @@ def test_case_view_as_dict_is_json_ready(world: World) -> None:
         json.dumps([e.as_dict() for e in service.history(s, cid, agency_id=None)])
 
 
-def test_fire_keeps_a_case_object_the_session_holds_in_step(world: World) -> None:
-    # The timer tick and the CLI load the Case themselves, then fire through the service,
-    # then go on using that object (its state, its revision, its audit chain head).
+def test_writes_in_one_session_extend_one_chain(world: World) -> None:
+    # Write paths read the case row themselves, never an ORM copy the session holds:
+    # successive writes in one transaction each see the one before, and a reader of the
+    # ORM model sees the result once it re-reads.
     cid = world.open().id
     with world.session() as s:
         held = s.get(Case, cid)
@@ -274,10 +275,11 @@ def test_fire_keeps_a_case_object_the_session_holds_in_step(world: World) -> Non
             s, cid, "accept", role="coordinator", agency_id=world.agencies["coordinator"],
             now=world.tick(),
         )
-        assert held.state == ["screening"] and held.revision == view.version == 2
-        assert held.last_event_seq == 2
-        # An ORM writer appending after the service extends the same chain.
+        assert view.version == 2
         service.assign(s, cid, "mentor", world.outsider, now=world.tick())
+        s.refresh(held)
+        assert held.state == ["screening"] and held.revision == 3
+        assert held.last_event_seq == 3
     assert [e.kind for e in events(world, cid)] == ["opened", "transition", "assigned"]
     with world.factory() as s:
         assert verify(s, cid) == []

@@ -16,9 +16,11 @@ from support_servers import MailSink, WebhookReceiver
 
 from engine.agencies import add_agency
 from engine.notify.delivery import Deliverer, Policy, build_channels, claim, to_enqueue
-from engine.notify.outbox import write_alert
+from engine.notify.outbox import alert_rows
 from engine.settings import Settings
+from engine.store import writers
 from engine.store.db import session_factory
+from engine.store.fastpath import cursor_for
 from engine.store.tables import Agency, DeliveryAttempt, Notification
 
 T0 = datetime(2031, 3, 3, 9, 0, tzinfo=UTC)
@@ -66,9 +68,16 @@ def agency(factory: sessionmaker[Session], name: str, *, webhook: str | None = N
 
 def notify(factory: sessionmaker[Session], agency_id: int, *, now: datetime = T0) -> list[int]:
     with factory() as session, session.begin():
-        rows = write_alert(session, case_id=None, agency_id=agency_id, kind="reminder",
-                           payload={"type": "reminder", "timer": "t"}, now=now)
-        return [r.id for r in rows]
+        rows = alerts(session, agency_id, kind="reminder",
+                      payload={"type": "reminder", "timer": "t"}, now=now)
+        return writers.add_notifications(cursor_for(session), rows)
+
+
+def alerts(session: Session, agency_id: int, *, kind: str, payload: dict[str, str],
+           now: datetime) -> list[dict[str, object]]:
+    found = session.get(Agency, agency_id)
+    assert found is not None
+    return alert_rows(agency_id, found, case_id=None, kind=kind, payload=payload, now=now)
 
 
 def row(factory: sessionmaker[Session], notification_id: int) -> Notification:
@@ -189,8 +198,8 @@ def test_gone_disables_the_endpoint_and_reroutes_later_notifications(
     assert [json.loads(x)["message_id"] for x in lines] == [rerouted.message_id]
     # New notifications skip the disabled webhook altogether.
     with factory() as session:
-        assert {r.channel for r in write_alert(
-            session, case_id=None, agency_id=agency_id, kind="x", payload={}, now=T0)} == {"log"}
+        assert {r["channel"] for r in alerts(
+            session, agency_id, kind="x", payload={}, now=T0)} == {"log"}
     assert len(receiver.all()) == 1
 
 

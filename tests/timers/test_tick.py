@@ -280,10 +280,16 @@ def test_a_failed_batch_is_fired_one_by_one_and_nothing_twice(
 ) -> None:
     cases = [world.open_in_screening() for _ in range(3)]
 
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("the batch breaks after its first writes")
+    notify = tickbatch._notify
 
-    monkeypatch.setattr(tickbatch, "_write", broken)
+    def broken(cur: object, work: list[object], *, now: object) -> None:
+        # A batch of one is the single path: only the many-timer form breaks, after its
+        # first writes.
+        notify(cur, work[:1], now=now)  # type: ignore[arg-type]
+        if len(work) > 1:
+            raise RuntimeError("the batch breaks after its first writes")
+
+    monkeypatch.setattr(tickbatch, "_notify", broken)
     result = tick(world, REMIND_AT)
     assert result.errors == []
     assert sorted(f.case_id for f in result.fired) == sorted(cases)
