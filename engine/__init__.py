@@ -1,3 +1,123 @@
-"""referral-engine: a workflow engine for multi-agency referral and exit work."""
+"""referral-engine: a workflow engine for multi-agency referral and exit work.
+
+This module is the engine's public face: what ``api/``, ``workers/`` and the CLI use,
+importable as ``from engine import open_case``. Names load their module on first use,
+so a command pays only for what it touches. Where things live:
+
+- ``engine.definitions``: the YAML language: source with line marks, schema, checks,
+  CEL guards, durations, the loader and diagrams.
+- ``engine.machine``: a deployed version compiled once to a ``transitions`` machine.
+- ``engine.cases``: the one write path for cases (open, fire, assign) and their reads:
+  field data, access rules, the audit chain, milestones, views, the work queue.
+- ``engine.timers``: timer rows, the tick and its batches, escalation ladders,
+  acknowledgements and business calendars.
+- ``engine.notify``: the outbox and delivery through webhook, email and log channels.
+- ``engine.store``: tables, migrations, engines and sessions, the case row, the one
+  writer per table, and the fast path (the only code that touches a DB-API cursor).
+- ``engine.simulate``: scripted cases on a virtual clock.
+- ``engine.embedded``: the in-process worker (``workers/`` is the Celery one).
+- ``engine.agencies``, ``engine.metrics``, ``engine.settings``, ``engine.clock`` (the only
+  reader of the wall clock) and ``engine.errors`` (one exception root).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_FACE = {
+    "engine.cases.service": ("open_case", "fire", "assign", "view", "history"),
+    "engine.cases.views": ("CaseView", "EventView"),
+    "engine.cases.queue": ("work_queue",),
+    "engine.cases.audit": ("verify",),
+    "engine.timers.escalations": ("acknowledge",),
+    "engine.timers.tick": ("tick", "next_due_at", "TickResult"),
+    "engine.notify.delivery": ("Deliverer", "DeliveryResult", "mark_enqueued", "to_enqueue"),
+    "engine.embedded": ("EmbeddedWorker", "Pass"),
+    "engine.machine.deploy": (
+        "DeployResult", "compiled", "deploy", "deploy_shipped", "list_workflows",
+    ),
+    "engine.agencies": ("add_agency", "agency_by_name", "authenticate", "list_agencies"),
+    "engine.store.db": (
+        "check_migrated", "current_revision", "make_engine", "session_factory", "upgrade",
+    ),
+    "engine.metrics": ("CONTENT_TYPE", "render"),
+    "engine.settings": ("Settings",),
+}
+_HOME = {name: module for module, names in _FACE.items() for name in names}
+__all__ = [
+    "CONTENT_TYPE",
+    "CaseView",
+    "Deliverer",
+    "DeliveryResult",
+    "DeployResult",
+    "EmbeddedWorker",
+    "EventView",
+    "Pass",
+    "Settings",
+    "TickResult",
+    "acknowledge",
+    "add_agency",
+    "agency_by_name",
+    "assign",
+    "authenticate",
+    "check_migrated",
+    "compiled",
+    "current_revision",
+    "deploy",
+    "deploy_shipped",
+    "fire",
+    "history",
+    "list_agencies",
+    "list_workflows",
+    "make_engine",
+    "mark_enqueued",
+    "next_due_at",
+    "open_case",
+    "render",
+    "session_factory",
+    "tick",
+    "to_enqueue",
+    "upgrade",
+    "verify",
+    "view",
+    "work_queue",
+]
+
+if TYPE_CHECKING:
+    from engine.agencies import add_agency, agency_by_name, authenticate, list_agencies
+    from engine.cases.audit import verify
+    from engine.cases.queue import work_queue
+    from engine.cases.service import assign, fire, history, open_case, view
+    from engine.cases.views import CaseView, EventView
+    from engine.embedded import EmbeddedWorker, Pass
+    from engine.machine.deploy import (
+        DeployResult,
+        compiled,
+        deploy,
+        deploy_shipped,
+        list_workflows,
+    )
+    from engine.metrics import CONTENT_TYPE, render
+    from engine.notify.delivery import Deliverer, DeliveryResult, mark_enqueued, to_enqueue
+    from engine.settings import Settings
+    from engine.store.db import (
+        check_migrated,
+        current_revision,
+        make_engine,
+        session_factory,
+        upgrade,
+    )
+    from engine.timers.escalations import acknowledge
+    from engine.timers.tick import TickResult, next_due_at, tick
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
