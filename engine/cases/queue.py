@@ -14,7 +14,7 @@ The administrator (``agency_id`` None) sees the work of every role on every open
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from engine.definitions.model import Definition
 from engine.machine.deploy import compiled_for_case
 from engine.store.tables import Case, CaseAssignment, CaseEvent, Escalation, Timer
+from engine.timers.schedule import state_active
 
 ItemKind = Literal["state", "overdue_timer", "escalation"]
 # The roles the caller holds on a case; None: the administrator, who holds them all.
@@ -88,11 +89,6 @@ class QueuePage:
             "offset": self.offset,
             "next_offset": self.next_offset,
         }
-
-
-def _in_state(config: Iterable[str], path: str) -> bool:
-    """Is ``path`` (a leaf or an ancestor) active in the configuration?"""
-    return any(leaf == path or leaf.startswith(path + ".") for leaf in config)
 
 
 def _pick_role(candidates: Sequence[str], held: set[str] | None) -> str | None:
@@ -227,7 +223,7 @@ def _overdue_timers(
         .order_by(Timer.id)
     ):
         case = cases.get(timer.case_id)
-        if case is None or not _in_state(case.state, timer.state):
+        if case is None or not state_active(case.state, timer.state):
             continue
         defn = definitions[case.workflow_version_id]
         spec = next((t for t in defn.timers if t.name == timer.name), None)
@@ -272,7 +268,7 @@ def _open_escalations(
     )
     for esc, state in rows:
         case = cases.get(esc.case_id)
-        if case is None or not _in_state(case.state, state):
+        if case is None or not state_active(case.state, state):
             continue
         if agency_id is not None and agency_id not in (esc.agency_ids or []):
             continue
