@@ -7,15 +7,13 @@ lists as tuples of strings (immutable inside the frozen definition).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.definitions.checker import Checker
 from engine.definitions.model import FieldDef
 from engine.definitions.names import suggest
 from engine.definitions.schema import FieldSpec
 from engine.definitions.yamlsource import Path, kind_of
-
-if TYPE_CHECKING:
-    from engine.definitions.checks import Checker
 
 
 def check_field(checker: Checker, name: str, spec: FieldSpec, loc: Path) -> FieldDef | None:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from engine.definitions.checker import Checker
 from engine.definitions.names import ANY_STATE, suggest
 from engine.definitions.schema import TimerSpec, TransitionSpec
 from engine.definitions.yamlsource import Path
-
-if TYPE_CHECKING:
-    from engine.definitions.checks import Checker
 
 
 def check_transition(c: Checker, t: TransitionSpec, loc: Path,
