@@ -18,7 +18,7 @@ from engine.definitions.graph import check_graph
 from engine.definitions.item_checks import check_timer, check_transition
 from engine.definitions.model import SYSTEM_ROLE, StateDef, StateKind
 from engine.definitions.names import CEL_RESERVED, suggest
-from engine.definitions.schema import SchemaResult, StateSpec
+from engine.definitions.schema import SchemaResult, StateSpec, TrackSpec
 from engine.definitions.yamlsource import Document, Path
 
 
@@ -99,6 +99,15 @@ def _check_states(c: Checker) -> None:
 def _add_state(c: Checker, path: str, name: str, parent: str | None, sspec: StateSpec,
                loc: Path) -> None:
     in_track = parent is not None
+    _check_state_spec(c, path, sspec, loc, in_track=in_track)
+    tracks = [] if sspec.parallel is None else _add_tracks(
+        c, path, sspec.parallel, loc, final=sspec.final, in_track=in_track)
+    _record_state(c, path, name, parent, sspec, loc, tracks)
+
+
+def _check_state_spec(c: Checker, path: str, sspec: StateSpec, loc: Path, *,
+                      in_track: bool) -> None:
+    """The problems of a state's own keys, whatever its kind."""
     if sspec.owner is not None and sspec.owner not in c.roles:
         c.unknown("role", sspec.owner, c.roles, (*loc, "owner"))
     if sspec.join is not None and sspec.parallel is None:
@@ -107,27 +116,37 @@ def _add_state(c: Checker, path: str, name: str, parent: str | None, sspec: Stat
     if in_track and sspec.initial:
         c.error((*loc, "initial"), f"state '{path}' is inside a track: name the "
                 "track's first state with the track's `initial` instead", key=True)
+
+
+def _add_tracks(c: Checker, path: str, parallel: Mapping[str, TrackSpec], loc: Path, *,
+                final: bool, in_track: bool) -> list[str]:
+    """Check and add the tracks of parallel state ``path``; return their paths."""
+    if in_track:
+        c.error((*loc, "parallel"), f"parallel states cannot be nested: '{path}' "
+                "is already inside a track", key=True)
+    if final:
+        c.error((*loc, "final"), f"parallel state '{path}' cannot be final",
+                key=True)
+    if not parallel:
+        c.error((*loc, "parallel"), f"parallel state '{path}' has no tracks",
+                key=True)
     tracks: list[str] = []
-    if sspec.parallel is not None:
-        if in_track:
-            c.error((*loc, "parallel"), f"parallel states cannot be nested: '{path}' "
-                    "is already inside a track", key=True)
-        if sspec.final:
-            c.error((*loc, "final"), f"parallel state '{path}' cannot be final",
-                    key=True)
-        if not sspec.parallel:
-            c.error((*loc, "parallel"), f"parallel state '{path}' has no tracks",
-                    key=True)
-        for track, tspec in sspec.parallel.items():
-            tloc = (*loc, "parallel", track)
-            tpath = f"{path}.{track}"
-            c.identifier("track", track, tloc)
-            tracks.append(tpath)
-            _add_track(c, tpath, track, path, tspec.initial, tspec.states, tloc)
+    for track, tspec in parallel.items():
+        tloc = (*loc, "parallel", track)
+        tpath = f"{path}.{track}"
+        c.identifier("track", track, tloc)
+        tracks.append(tpath)
+        _add_track(c, tpath, track, path, tspec.initial, tspec.states, tloc)
+    return tracks
+
+
+def _record_state(c: Checker, path: str, name: str, parent: str | None, sspec: StateSpec,
+                  loc: Path, tracks: list[str]) -> None:
+    """Add the state itself, after its ``tracks`` (already added, with their states)."""
     kind: StateKind = "parallel" if sspec.parallel is not None else "atomic"
     c.out.states[path] = StateDef(
         path=path, name=name, kind=kind, parent=parent,
-        initial=sspec.initial and not in_track, final=sspec.final, owner=sspec.owner,
+        initial=sspec.initial and parent is None, final=sspec.final, owner=sspec.owner,
         join=sspec.join, children=tuple(tracks), mark=c.doc.key_mark(loc))
     c.out.state_locs[path] = loc
     # Keep parents before children in the table, so iteration order is file order.
