@@ -1,8 +1,11 @@
 """Name and reference checks over a schema-valid (or partly valid) workflow document.
 
-Everything that can be told by looking names up: identifier syntax, the state tree and its
-initial states, unknown states/roles/fields/triggers/milestones referenced anywhere,
-timers, fields and their defaults, CEL guards. Whole-graph checks (reachability, paths to a
+``run_checks`` is the orchestrator: it runs every check in order on one
+:class:`~engine.definitions.checker.Checker`, which carries the findings and reports the
+problems. Everything that can be told by looking names up: identifier syntax, the state
+tree and its initial states (here), fields and their defaults (``field_checks``),
+transitions and timers (``item_checks``), CEL guards, unknown states/roles/fields/
+triggers/milestones referenced anywhere. Whole-graph checks (reachability, paths to a
 final state, joins, ambiguous triggers) live in ``graph.py`` and run only on a complete
 document, where a dropped item cannot fake an unreachable state.
 """
