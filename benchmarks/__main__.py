@@ -112,7 +112,20 @@ def throughput(kind: str, folder: Path, plan: Plan, wanted: set[str]) -> list[Fi
     return figures
 
 
-def main(argv: list[str] | None = None) -> int:
+@dataclass(frozen=True, slots=True)
+class Run:
+    """What this run measures and where, from the command line and the PostgreSQL probe."""
+
+    plan: Plan
+    wanted: frozenset[str]
+    kinds: tuple[str, ...]
+    # Why PostgreSQL cannot be used, or None when it can (or was not asked for).
+    pg_problem: str | None
+    quick: bool
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, frozenset[str]]:
+    """The options, and the figures asked for (the parser exits on an unknown one)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller sizes")
     parser.add_argument("--db", choices=("sqlite", "postgresql"),
@@ -121,57 +134,86 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(FIGURES),
                         help=f"comma-separated figures (default: all of {','.join(FIGURES)})")
     args = parser.parse_args(argv)
-    wanted = {name.strip() for name in args.only.split(",") if name.strip()}
+    wanted = frozenset(name.strip() for name in args.only.split(",") if name.strip())
     unknown = wanted - set(FIGURES)
     if unknown:
         parser.error(f"unknown figure(s): {', '.join(sorted(unknown))}")
-    plan = QUICK if args.quick else FULL
-    started = clock.monotonic()
-    load_before = os.getloadavg()[0]
+    return args, wanted
 
-    kinds = [args.db] if args.db else ["sqlite", "postgresql"]
-    pg_problem = postgres_available() if "postgresql" in kinds else None
-    pg_version = _pg_version() if "postgresql" in kinds and pg_problem is None else None
+
+def new_report(run: Run) -> Report:
+    pg_version = (_pg_version() if "postgresql" in run.kinds and run.pg_problem is None
+                  else None)
     report = Report(
-        quick=args.quick, databases=tuple(kinds), commit=commit(),
+        quick=run.quick, databases=run.kinds, commit=commit(),
         date=clock.utcnow().strftime("%Y-%m-%d %H:%M UTC"), machine=machine(pg_version),
     )
-    if args.quick:
+    if run.quick:
+        plan = run.plan
         report.notes.append(
             f"--quick: {plan.rounds} rounds, {plan.population:,} open cases, scale sizes "
             + " / ".join(f"{s:,}" for s in plan.scale_sizes)
             + f", latency over {plan.latency_timers} timers (the full run: 1,000 / 100,000 / "
             "1,000,000 and 300 timers)"
         )
+    return report
+
+
+def measure(run: Run, report: Report, folder: Path) -> None:
+    """Every wanted figure into ``report``, in the order of the table."""
+    plan, wanted = run.plan, run.wanted
+    if "decide" in wanted:
+        say("decide")
+        report.add(decide.run(rounds=plan.rounds + 2, events=plan.decide_events))
+    if "simulate" in wanted:
+        say("simulate")
+        report.add(simulate.run(rounds=plan.simulate_rounds))
+    for kind in run.kinds:
+        report.add(database_figures(run, kind, folder))
+    if "latency" in wanted:
+        kind = latency_database(run)
+        say(f"latency on {kind}")
+        report.add(latency.run(kind, folder, timers_count=plan.latency_timers,
+                               window=plan.latency_window))
+
+
+def database_figures(run: Run, kind: str, folder: Path) -> list[Figure]:
+    """The event, tick and scale figures on one kind of database (skipped if unusable)."""
+    plan, wanted = run.plan, run.wanted
+    if kind == "postgresql" and run.pg_problem is not None:
+        reason = f"no PostgreSQL on 127.0.0.1:5432 ({run.pg_problem})"
+        return [skipped(name, kind, "", reason) for name in ("event", "tick", "scale")
+                if name in wanted]
+    figures: list[Figure] = []
+    if wanted & {"event", "tick"}:
+        figures += throughput(kind, folder, plan, set(wanted))
+    if "scale" in wanted:
+        say(f"scale on {kind}: " + " / ".join(f"{s:,}" for s in plan.scale_sizes))
+        figures += scale.run(
+            kind, folder, sizes=plan.scale_sizes, rounds=plan.scale_rounds,
+            seconds=plan.scale_seconds, timers=plan.scale_timers, quick=run.quick,
+        )
+    return figures
+
+
+def latency_database(run: Run) -> str:
+    """PostgreSQL when it is asked for and usable, else the database asked for."""
+    usable = [k for k in run.kinds if k != "postgresql" or run.pg_problem is None]
+    return "postgresql" if "postgresql" in usable else usable[0] if usable else "sqlite"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, wanted = parse_args(argv)
+    started = clock.monotonic()
+    load_before = os.getloadavg()[0]
+    kinds = (args.db,) if args.db else ("sqlite", "postgresql")
+    run = Run(
+        plan=QUICK if args.quick else FULL, wanted=wanted, kinds=kinds,
+        pg_problem=postgres_available() if "postgresql" in kinds else None, quick=args.quick,
+    )
+    report = new_report(run)
     with tempfile.TemporaryDirectory(prefix="referral-bench-") as tmp:
-        folder = Path(tmp)
-        if "decide" in wanted:
-            say("decide")
-            report.add(decide.run(rounds=plan.rounds + 2, events=plan.decide_events))
-        if "simulate" in wanted:
-            say("simulate")
-            report.add(simulate.run(rounds=plan.simulate_rounds))
-        for kind in kinds:
-            if kind == "postgresql" and pg_problem is not None:
-                reason = f"no PostgreSQL on 127.0.0.1:5432 ({pg_problem})"
-                for name in ("event", "tick", "scale"):
-                    if name in wanted:
-                        report.add([skipped(name, kind, "", reason)])
-                continue
-            if wanted & {"event", "tick"}:
-                report.add(throughput(kind, folder, plan, wanted))
-            if "scale" in wanted:
-                say(f"scale on {kind}: " + " / ".join(f"{s:,}" for s in plan.scale_sizes))
-                report.add(scale.run(
-                    kind, folder, sizes=plan.scale_sizes, rounds=plan.scale_rounds,
-                    seconds=plan.scale_seconds, timers=plan.scale_timers, quick=args.quick,
-                ))
-        if "latency" in wanted:
-            usable = [k for k in kinds if k != "postgresql" or pg_problem is None]
-            kind = "postgresql" if "postgresql" in usable else usable[0] if usable else "sqlite"
-            say(f"latency on {kind}")
-            report.add(latency.run(kind, folder, timers_count=plan.latency_timers,
-                                   window=plan.latency_window))
+        measure(run, report, Path(tmp))
     report.seconds = clock.monotonic() - started
     report.notes.append(
         f"load average (1 min) {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at "

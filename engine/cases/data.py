@@ -8,7 +8,7 @@ normalised to UTC, ``...+00:00``). The same rules serve the API (JSON values) an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -53,37 +53,45 @@ def coerce_value(spec: FieldDef, value: Any) -> Any:
     """
     if value is None:
         return None
-    kind = spec.type
-    if kind in ("string", "text"):
-        if not isinstance(value, str) or not _storable(value):
-            raise _bad(spec, value, "a string of Unicode text (no NUL, no lone surrogate)")
-        return value
-    if kind == "int":
-        # bool is an int subclass in Python; a JSON true is not a number here.
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _bad(spec, value, "an integer")
-        if not INT_MIN <= value <= INT_MAX:
-            raise _bad(spec, value, "an integer that fits in 64 bits")
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise _bad(spec, value, "true or false")
-        return value
-    if kind == "enum":
-        if not isinstance(value, str) or value not in spec.values:
-            raise _bad(spec, value, "one of " + ", ".join(spec.values))
-        return value
-    if kind == "list":
-        if not isinstance(value, list | tuple) or not all(
-            isinstance(v, str) and _storable(v) for v in value
-        ):
-            raise _bad(spec, value, "a list of strings")
-        return list(value)
-    if kind == "date":
-        return _coerce_date(spec, value)
-    if kind == "datetime":
-        return _coerce_datetime(spec, value)
-    raise _bad(spec, value, f"a value of unknown type {kind}")
+    coerce = _COERCERS.get(spec.type)
+    if coerce is None:
+        raise _bad(spec, value, f"a value of unknown type {spec.type}")
+    return coerce(spec, value)
+
+
+def _coerce_text(spec: FieldDef, value: Any) -> str:
+    if not isinstance(value, str) or not _storable(value):
+        raise _bad(spec, value, "a string of Unicode text (no NUL, no lone surrogate)")
+    return value
+
+
+def _coerce_int(spec: FieldDef, value: Any) -> int:
+    # bool is an int subclass in Python; a JSON true is not a number here.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(spec, value, "an integer")
+    if not INT_MIN <= value <= INT_MAX:
+        raise _bad(spec, value, "an integer that fits in 64 bits")
+    return value
+
+
+def _coerce_bool(spec: FieldDef, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(spec, value, "true or false")
+    return value
+
+
+def _coerce_enum(spec: FieldDef, value: Any) -> str:
+    if not isinstance(value, str) or value not in spec.values:
+        raise _bad(spec, value, "one of " + ", ".join(spec.values))
+    return value
+
+
+def _coerce_list(spec: FieldDef, value: Any) -> list[str]:
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, str) and _storable(v) for v in value
+    ):
+        raise _bad(spec, value, "a list of strings")
+    return list(value)
 
 
 def _coerce_date(spec: FieldDef, value: Any) -> str:
@@ -111,6 +119,19 @@ def _coerce_datetime(spec: FieldDef, value: Any) -> str:
     if parsed is None or parsed.tzinfo is None:
         raise _bad(spec, value, "a date and time with a UTC offset (ISO 8601)")
     return parsed.astimezone(UTC).isoformat()
+
+
+# By declared field type.
+_COERCERS: dict[str, Callable[[FieldDef, Any], Any]] = {
+    "string": _coerce_text,
+    "text": _coerce_text,
+    "int": _coerce_int,
+    "bool": _coerce_bool,
+    "enum": _coerce_enum,
+    "list": _coerce_list,
+    "date": _coerce_date,
+    "datetime": _coerce_datetime,
+}
 
 
 def validate(defn: Definition, data: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -6,16 +6,15 @@ lists as tuples of strings (immutable inside the frozen definition).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.definitions.checker import Checker
 from engine.definitions.model import FieldDef
 from engine.definitions.names import suggest
 from engine.definitions.schema import FieldSpec
 from engine.definitions.yamlsource import Path, kind_of
-
-if TYPE_CHECKING:
-    from engine.definitions.checks import Checker
 
 
 def check_field(checker: Checker, name: str, spec: FieldSpec, loc: Path) -> FieldDef | None:
@@ -55,34 +54,70 @@ def check_field(checker: Checker, name: str, spec: FieldSpec, loc: Path) -> Fiel
 
 def coerce_default(type_: str, values: tuple[str, ...], value: Any) -> Any:
     """The default in its stored form; ``ValueError`` if it does not fit ``type_``."""
-    if type_ in ("string", "text") and isinstance(value, str):
+    return _COERCERS[type_](value, values)
+
+
+def _expected(what: str, value: Any) -> ValueError:
+    return ValueError(f"expected {what}, got {kind_of(value)}")
+
+
+def _string(value: Any, values: tuple[str, ...]) -> str:
+    if isinstance(value, str):
         return value
-    if type_ == "int" and type(value) is int:
+    raise _expected("a string", value)
+
+
+def _int(value: Any, values: tuple[str, ...]) -> int:
+    # type() rather than isinstance: a YAML true is a bool, which is an int subclass.
+    if type(value) is int:
         return value
-    if type_ == "bool" and isinstance(value, bool):
+    raise _expected("an integer", value)
+
+
+def _bool(value: Any, values: tuple[str, ...]) -> bool:
+    if isinstance(value, bool):
         return value
-    if type_ == "enum" and isinstance(value, str):
-        if value in values or not values:
-            return value
-        raise ValueError(f"{value!r} is not one of its values ({', '.join(values)})")
-    if type_ == "list" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+    raise _expected("true or false", value)
+
+
+def _enum(value: Any, values: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise _expected("one of its values", value)
+    # With no values the field already has its own problem; do not add a second one.
+    if value in values or not values:
+        return value
+    raise ValueError(f"{value!r} is not one of its values ({', '.join(values)})")
+
+
+def _list(value: Any, values: tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
-    if type_ == "date" and isinstance(value, str):
-        try:
-            return date.fromisoformat(value).isoformat()
-        except ValueError:
-            raise ValueError(f"expected a date written YYYY-MM-DD, got {value!r}") from None
-    if type_ == "datetime" and isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"expected an ISO 8601 date and time, got {value!r}") from None
-        if parsed.tzinfo is None:
-            raise ValueError(f"{value!r} has no UTC offset (write e.g. '...T09:00:00Z')")
-        return value
-    expected = {
-        "string": "a string", "text": "a string", "int": "an integer",
-        "bool": "true or false", "enum": "one of its values", "list": "a list of strings",
-        "date": "a date written YYYY-MM-DD", "datetime": "an ISO 8601 date and time",
-    }[type_]
-    raise ValueError(f"expected {expected}, got {kind_of(value)}")
+    raise _expected("a list of strings", value)
+
+
+def _date(value: Any, values: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise _expected("a date written YYYY-MM-DD", value)
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValueError(f"expected a date written YYYY-MM-DD, got {value!r}") from None
+
+
+def _datetime(value: Any, values: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise _expected("an ISO 8601 date and time", value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"expected an ISO 8601 date and time, got {value!r}") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset (write e.g. '...T09:00:00Z')")
+    return value
+
+
+# By declared field type; the schema admits no other type.
+_COERCERS: dict[str, Callable[[Any, tuple[str, ...]], Any]] = {
+    "string": _string, "text": _string, "int": _int, "bool": _bool, "enum": _enum,
+    "list": _list, "date": _date, "datetime": _datetime,
+}

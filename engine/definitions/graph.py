@@ -8,13 +8,10 @@ Ambiguity and parallel-exit checks need only resolved sources, so they always ru
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from typing import TYPE_CHECKING
 
+from engine.definitions.checker import Checker
 from engine.definitions.model import StateDef
 from engine.definitions.yamlsource import Path
-
-if TYPE_CHECKING:
-    from engine.definitions.checks import Checker
 
 
 def check_graph(c: Checker) -> None:

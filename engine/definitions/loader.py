@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path as FilePath
 
-from engine.definitions.checks import Analysis, Checker
+from engine.definitions.checker import Analysis
+from engine.definitions.checks import run_checks
 from engine.definitions.model import (
     SYSTEM_ROLE,
     CalendarDef,
@@ -34,7 +35,7 @@ def load_definition(text: str, path: str = "<string>") -> Definition:
     except YamlProblems as exc:
         raise DefinitionError(exc.problems) from None
     result = validate(doc)
-    analysis = Checker(doc, result).run()
+    analysis = run_checks(doc, result)
     problems = doc.problems + result.problems + analysis.problems
     if problems:
         raise DefinitionError(_unique(problems))

@@ -146,24 +146,9 @@ class CompiledWorkflow:
                 if who and c.holds(data) and all(m in reached for m in c.tdef.needs):
                     result.append(Allowed(trigger, c.tdef.dest, who))
                 continue
-            chosen: dict[int, list[str]] = {}
-            verdicts: dict[int, bool] = {}
-            for role in pool:
-                if wanted is not None and role not in wanted:
-                    continue
-                for c in here:
-                    if role not in c.roles:
-                        continue
-                    index = c.tdef.index
-                    if index not in verdicts:
-                        verdicts[index] = c.holds(data)
-                    if verdicts[index]:
-                        if all(m in reached for m in c.tdef.needs):
-                            chosen.setdefault(index, []).append(role)
-                        break
-            for c in here:
-                if c.tdef.index in chosen:
-                    result.append(Allowed(trigger, c.tdef.dest, tuple(chosen[c.tdef.index])))
+            chosen = _roles_per_transition(here, pool, wanted, data, reached)
+            result += [Allowed(trigger, c.tdef.dest, tuple(chosen[c.tdef.index]))
+                       for c in here if c.tdef.index in chosen]
         return result
 
     def decide(
@@ -185,6 +170,8 @@ class CompiledWorkflow:
         candidates = self._by_trigger.get(trigger)
         if candidates is None:
             raise self._reject(info, trigger, role, data, milestones, case_id, "unknown_trigger")
+        # The choice stays inline, not in a helper: this loop is the hot path of every
+        # event, and a call per decision would cost more than the loop itself.
         active = info.active
         chosen = None
         in_state = role_ok = False
@@ -204,6 +191,23 @@ class CompiledWorkflow:
             )
             raise self._reject(info, trigger, role, data, milestones, case_id, reason)
         tdef = chosen.tdef
+        if tdef.requires or tdef.needs:
+            self._check_preconditions(info, tdef, role, data, milestones, case_id)
+        decision = self._decisions.get((info.key, tdef.index))
+        return decision if decision is not None else self._run(info, tdef, data)
+
+    def _check_preconditions(
+        self,
+        info: _Config,
+        tdef: TransitionDef,
+        role: str,
+        data: Mapping[str, Any],
+        milestones: Iterable[str],
+        case_id: int | None,
+    ) -> None:
+        """Reject the chosen transition if a required field is empty or a needed
+        milestone not reached, in that order."""
+        trigger = tdef.trigger
         if tdef.requires and any(_empty(data.get(f)) for f in tdef.requires):
             missing = [f for f in tdef.requires if _empty(data.get(f))]
             raise self._reject(
@@ -216,10 +220,6 @@ class CompiledWorkflow:
                 raise self._reject(
                     info, trigger, role, data, reached, case_id, "milestones_missing", missing
                 )
-        decision = self._decisions.get((info.key, tdef.index))
-        if decision is None:
-            decision = self._run(info, tdef, data)
-        return decision
 
     def _run(self, info: _Config, tdef: TransitionDef, data: Mapping[str, Any]) -> Decision:
         outcome = self._machine.run(info.key, tdef, data)
@@ -294,6 +294,38 @@ class CompiledWorkflow:
             if here:
                 menu.append((trigger, here, tuple(sorted(set().union(*(c.roles for c in here))))))
         return _Config(key, active, tuple(menu))
+
+
+def _roles_per_transition(
+    here: tuple[Candidate, ...],
+    pool: tuple[str, ...],
+    wanted: frozenset[str] | None,
+    data: Mapping[str, Any],
+    reached: Iterable[str],
+) -> dict[int, list[str]]:
+    """For several transitions of one trigger: by transition index, the roles (of
+    ``wanted``) for which it is the one ``decide`` would take.
+
+    A role gets the first transition of ``here`` it may fire whose guard holds, and is
+    listed only if that one's milestones are reached: decide would not fall through to a
+    later transition. Each guard is evaluated at most once.
+    """
+    chosen: dict[int, list[str]] = {}
+    verdicts: dict[int, bool] = {}
+    for role in pool:
+        if wanted is not None and role not in wanted:
+            continue
+        for c in here:
+            if role not in c.roles:
+                continue
+            index = c.tdef.index
+            if index not in verdicts:
+                verdicts[index] = c.holds(data)
+            if verdicts[index]:
+                if all(m in reached for m in c.tdef.needs):
+                    chosen.setdefault(index, []).append(role)
+                break
+    return chosen
 
 
 def _shape_problem(defn: Definition, active: frozenset[str]) -> str | None:

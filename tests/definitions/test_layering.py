@@ -1,0 +1,113 @@
+"""No import circles among engine modules, read from the source with ``ast``.
+
+Every ``import``/``from`` statement counts, wherever it stands: one under
+``if TYPE_CHECKING:`` or inside a function hides a circle from the interpreter, not from
+a reader, who still cannot understand either module without the other.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+ENGINE = Path(__file__).resolve().parents[2] / "engine"
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported(tree: ast.Module, name: str, is_package: bool, known: set[str]) -> set[str]:
+    """The engine modules ``tree`` (module ``name``) names in any import statement."""
+    package = name if is_package else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            found.add(base)
+            # ``from engine.x import y`` imports module engine.x.y when there is one.
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return {m for m in found if m in known and m != name}
+
+
+def import_graph(root: Path = ENGINE) -> dict[str, set[str]]:
+    files = {module_name(p, root): p for p in sorted(root.rglob("*.py"))}
+    known = set(files)
+    return {
+        name: imported(ast.parse(path.read_text(), str(path)), name,
+                       path.name == "__init__.py", known)
+        for name, path in files.items()
+    }
+
+
+def cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def test_cycles_finds_a_circle_and_ignores_a_chain() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_type_checking_and_relative_imports_count() -> None:
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\n"
+        "from .sibling import thing\n"
+        "if TYPE_CHECKING:\n"
+        "    from engine.pkg.other import Other\n"
+        "def f() -> None:\n"
+        "    import engine.pkg.late\n"
+    )
+    known = {"engine.pkg.sibling", "engine.pkg.other", "engine.pkg.late", "engine.pkg.me"}
+    assert imported(tree, "engine.pkg.me", False, known) == known - {"engine.pkg.me"}
+
+
+def test_the_graph_sees_real_imports() -> None:
+    graph = import_graph()
+    assert "engine.definitions.model" in graph["engine.definitions.loader"]
+
+
+def test_no_import_circle_in_engine() -> None:
+    found = cycles(import_graph())
+    assert found == [], "import circles: " + "; ".join(" <-> ".join(c) for c in found)
