@@ -33,9 +33,12 @@ def imported(tree: ast.Module, name: str, is_package: bool, known: set[str]) -> 
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
-            found.add(base)
-            # ``from engine.x import y`` imports module engine.x.y when there is one.
-            found |= {f"{base}.{alias.name}" for alias in node.names}
+            # ``from engine.x import y`` imports module engine.x.y when there is one; when
+            # every name is a submodule, the package's own face is not what is used.
+            submodules = {f"{base}.{alias.name}" for alias in node.names}
+            found |= submodules
+            if not submodules <= known:
+                found.add(base)
     return {m for m in found if m in known and m != name}
 
 
