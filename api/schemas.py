@@ -233,66 +233,6 @@ class ReadQuery(_In):
     )
 
 
-class AllowedOut(BaseModel):
-    trigger: str
-    dest: str
-    roles: list[str]
-
-
-class TimerOut(BaseModel):
-    id: int
-    name: str
-    state: str
-    step: int
-    due_at: datetime
-    status: str
-
-
-class AssignmentOut(BaseModel):
-    agency_id: int
-    agency: str | None
-
-
-class MilestoneOut(BaseModel):
-    at: datetime
-    agency_id: int | None
-    role: str
-
-
-class CaseOut(BaseModel):
-    id: int
-    workflow: str
-    workflow_version: int
-    version: int = Field(description="Optimistic-concurrency counter (`expected_version`).")
-    state: list[str]
-    closed: bool
-    opened_at: datetime
-    closed_at: datetime | None
-    data: dict[str, Any]
-    withheld: list[str] = Field(description="Fields present but not visible to the caller.")
-    milestones: dict[str, MilestoneOut]
-    assignments: dict[str, AssignmentOut]
-    roles: list[str] = Field(description="The roles this view was filtered for.")
-    allowed: list[AllowedOut]
-    timers: list[TimerOut]
-
-
-class EventOut(BaseModel):
-    id: int
-    case_id: int
-    seq: int
-    at: datetime
-    kind: str
-    agency_id: int | None
-    role: str
-    trigger: str | None
-    from_state: list[str]
-    to_state: list[str]
-    data: dict[str, Any]
-    withheld: list[str]
-    hash: str
-
-
 # --- work ---------------------------------------------------------------------------
 
 
