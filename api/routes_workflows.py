@@ -12,15 +12,19 @@ from api.deps import NowDep, SessionDep
 from api.errors import UnsupportedMediaType
 from api.schemas import (
     MAX_ID,
-    DeployOut,
     WorkflowOut,
-    WorkflowSummaryOut,
     errors,
 )
 from engine.definitions.diagram import to_mermaid
 from engine.definitions.model import Definition
 from engine.errors import InvalidInput
-from engine.machine.deploy import compiled, deploy, list_workflows
+from engine.machine.deploy import (
+    DeployResult,
+    WorkflowSummary,
+    compiled,
+    deploy,
+    list_workflows,
+)
 
 router = APIRouter(tags=["workflows"])
 
@@ -52,9 +56,8 @@ VersionPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 @router.post(
     "/workflows",
     status_code=201,
-    response_model=DeployOut,
     responses={
-        200: {"model": DeployOut, "description": "Identical content was already deployed."},
+        200: {"model": DeployResult, "description": "Identical content was already deployed."},
         **errors(401, 403, 409, 413, 415, 422),
     },
     openapi_extra={
@@ -72,22 +75,21 @@ def post_workflow(
     session: SessionDep,
     now: NowDep,
     response: Response,
-) -> dict[str, Any]:
+) -> DeployResult:
     result = deploy(session, text, "<request>", now=now)
     session.commit()
     if not result.created:
         response.status_code = 200
-    return result.as_dict()
+    return result
 
 
 @router.get(
     "/workflows",
-    response_model=list[WorkflowSummaryOut],
     responses=errors(401),
     summary="Every deployed workflow version",
 )
-def get_workflows(caller: CallerDep, session: SessionDep) -> list[dict[str, Any]]:
-    return [summary.as_dict() for summary in list_workflows(session)]
+def get_workflows(caller: CallerDep, session: SessionDep) -> list[WorkflowSummary]:
+    return list_workflows(session)
 
 
 def _definition_dict(defn: Definition) -> dict[str, Any]:
