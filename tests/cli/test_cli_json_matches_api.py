@@ -1,9 +1,9 @@
-"""The CLI's ``--json`` and the API write the same JSON for the same view of a case.
+"""The CLI's ``--json`` and the API write the same JSON for the same view.
 
 Both read one database: the real API server on loopback, and the CLI pointed at it by
 ``REFERRAL_DATABASE_URL``. Each reader (an agency in one role, an agency in all its roles,
 the administrator) gets the case and its history from both, which must be equal objects,
-times written as ``...Z`` in both.
+times written as ``...Z`` in both; so must a re-deploy's result and the workflow list.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_server import World, fire, live_server, world_on
+from api_server import EXAMPLE, World, fire, live_server, world_on
+from casekit import EXAMPLE_PATH
 from typer.testing import CliRunner
 
 from engine.cli import app
@@ -22,17 +23,23 @@ SECRET = "disclosed family conflict"
 
 
 @pytest.fixture
-def world(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def served(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("REFERRAL_DATABASE_URL", db_url)
     with live_server(db_url) as server, world_on(server) as made:
-        case_id = made.open_case()["id"]
-        fire(made.council, case_id, "accept", "coordinator")
-        fire(made.police, case_id, "refer_to_panel", "police")
-        fire(made.council, case_id, "adopt", "chair", risk_level="moderate", consent=True)
-        fire(made.council, case_id, "begin_sessions", "coordinator")
-        fire(made.health, case_id, "begin_treatment", "therapist", therapy_notes=SECRET)
-        made.case_id = case_id
         yield made
+
+
+@pytest.fixture
+def world(served: World) -> World:
+    """A case in treatment: milestones reached, timers running, the notes written."""
+    case_id = served.open_case()["id"]
+    fire(served.council, case_id, "accept", "coordinator")
+    fire(served.police, case_id, "refer_to_panel", "police")
+    fire(served.council, case_id, "adopt", "chair", risk_level="moderate", consent=True)
+    fire(served.council, case_id, "begin_sessions", "coordinator")
+    fire(served.health, case_id, "begin_treatment", "therapist", therapy_notes=SECRET)
+    served.case_id = case_id
+    return served
 
 
 def cli_json(*args: str) -> Any:
@@ -77,3 +84,14 @@ def test_case_show_prints_what_the_api_answers(
     history = client.get(f"/cases/{case_id}/history", params=params).json()
     assert cli_json("case", "history", case_id, *options) == history
     assert all(event["at"].endswith("Z") for event in history)
+
+
+def test_deploy_and_workflows_print_what_the_api_answers(served: World) -> None:
+    again = served.admin.post("/workflows", content=EXAMPLE,
+                              headers={"Content-Type": "text/yaml"})
+    assert again.status_code == 200, again.text
+    assert cli_json("deploy", str(EXAMPLE_PATH)) == [again.json()]
+
+    listed = served.police.get("/workflows").json()
+    assert cli_json("workflows") == listed
+    assert listed[0]["deployed_at"].endswith("Z")
