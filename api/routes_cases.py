@@ -7,7 +7,7 @@ not exist.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
@@ -18,14 +18,13 @@ from api.schemas import (
     MAX_ID,
     AssignIn,
     CaseIn,
-    CaseOut,
     EventIn,
-    EventOut,
     ReadQuery,
     errors,
 )
 from engine.agencies import agency_by_name
 from engine.cases import service
+from engine.cases.views import CaseView, EventView
 from engine.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["cases"])
@@ -52,11 +51,10 @@ def _agency_id(session: Session, agency: int | str) -> int:
 @router.post(
     "/cases",
     status_code=201,
-    response_model=CaseOut,
     responses=errors(401, 403, 404, 409, 413, 415, 422),
     summary="Open a case (an agency must take a role on it)",
 )
-def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep) -> dict[str, Any]:
+def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep) -> CaseView:
     assignments = {role: _agency_id(session, agency) for role, agency in body.assignments.items()}
     case = service.open_case(
         session,
@@ -68,31 +66,28 @@ def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep)
         agency_id=caller.agency_id,
     )
     session.commit()
-    return case.as_dict()
+    return case
 
 
 @router.get(
     "/cases/{case_id}",
-    response_model=CaseOut,
     responses=errors(401, 403, 404, 422, notes=ROLE_QUERY_NOTES),
     summary="A case as the caller's roles on it may see it",
 )
 def get_case(
     case_id: CaseId, query: AsRole, caller: CallerDep, session: SessionDep, now: NowDep
-) -> dict[str, Any]:
-    case = service.view(session, case_id, agency_id=caller.agency_id, now=now, role=query.role)
-    return case.as_dict()
+) -> CaseView:
+    return service.view(session, case_id, agency_id=caller.agency_id, now=now, role=query.role)
 
 
 @router.post(
     "/cases/{case_id}/events",
-    response_model=CaseOut,
     responses=errors(401, 403, 404, 409, 413, 415, 422),
     summary="Fire a trigger on a case, acting in one of the caller's roles",
 )
 def post_event(
     case_id: CaseId, body: EventIn, caller: CallerDep, session: SessionDep, now: NowDep
-) -> dict[str, Any]:
+) -> CaseView:
     case = service.fire(
         session,
         case_id,
@@ -104,25 +99,22 @@ def post_event(
         now=now,
     )
     session.commit()
-    return case.as_dict()
+    return case
 
 
 @router.get(
     "/cases/{case_id}/history",
-    response_model=list[EventOut],
     responses=errors(401, 403, 404, 422, notes=ROLE_QUERY_NOTES),
     summary="The case's audit history, restricted field values left out",
 )
 def get_history(
     case_id: CaseId, query: AsRole, caller: CallerDep, session: SessionDep
-) -> list[dict[str, Any]]:
-    events = service.history(session, case_id, agency_id=caller.agency_id, role=query.role)
-    return [event.as_dict() for event in events]
+) -> list[EventView]:
+    return service.history(session, case_id, agency_id=caller.agency_id, role=query.role)
 
 
 @router.put(
     "/cases/{case_id}/assignments/{role}",
-    response_model=CaseOut,
     responses=errors(401, 403, 404, 409, 413, 415, 422),
     summary="Give a role on the case to an agency (the case's coordinator or the admin)",
 )
@@ -133,7 +125,7 @@ def put_assignment(
     caller: CallerDep,
     session: SessionDep,
     now: NowDep,
-) -> dict[str, Any]:
+) -> CaseView:
     case = service.assign(
         session,
         case_id,
@@ -143,4 +135,4 @@ def put_assignment(
         by_agency_id=caller.agency_id,
     )
     session.commit()
-    return case.as_dict()
+    return case

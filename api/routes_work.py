@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from api.auth import CallerDep
 from api.deps import NowDep, SessionDep
-from api.schemas import MAX_ID, AckOut, QueuePageOut, QueueQuery, errors
-from engine.cases.queue import work_queue
+from api.schemas import MAX_ID, QueueQuery, errors
+from engine.cases.queue import QueuePage, work_queue
 from engine.errors import Forbidden
-from engine.timers.escalations import acknowledge
+from engine.timers.escalations import AckResult, acknowledge
 
 router = APIRouter(tags=["work"])
 
 
 @router.get(
     "/queue",
-    response_model=QueuePageOut,
     responses=errors(401, 422),
     summary="The caller's work: owned states, overdue deadlines, open escalations; oldest first",
 )
@@ -27,16 +26,14 @@ def get_queue(
     session: SessionDep,
     now: NowDep,
     query: Annotated[QueueQuery, Query()],
-) -> dict[str, Any]:
-    page = work_queue(
+) -> QueuePage:
+    return work_queue(
         session, agency_id=caller.agency_id, now=now, limit=query.limit, offset=query.offset
     )
-    return page.as_dict()
 
 
 @router.post(
     "/escalations/{escalation_id}/ack",
-    response_model=AckOut,
     responses=errors(401, 403, 404, 409, 422),
     summary="Acknowledge a reminder or escalation sent to the caller; stops its ladder",
 )
@@ -45,9 +42,9 @@ def post_ack(
     caller: CallerDep,
     session: SessionDep,
     now: NowDep,
-) -> dict[str, Any]:
+) -> AckResult:
     if caller.agency_id is None:
         raise Forbidden("acknowledge with the token of an agency that was notified")
     result = acknowledge(session, escalation_id, agency_id=caller.agency_id, now=now)
     session.commit()
-    return result.as_dict()
+    return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -12,15 +12,25 @@ from api.deps import NowDep, SessionDep
 from api.errors import UnsupportedMediaType
 from api.schemas import (
     MAX_ID,
-    DeployOut,
+    FieldOut,
+    LadderStepOut,
+    MilestoneDefOut,
+    StateOut,
+    TimerDefOut,
+    TransitionOut,
     WorkflowOut,
-    WorkflowSummaryOut,
     errors,
 )
 from engine.definitions.diagram import to_mermaid
 from engine.definitions.model import Definition
 from engine.errors import InvalidInput
-from engine.machine.deploy import compiled, deploy, list_workflows
+from engine.machine.deploy import (
+    DeployResult,
+    WorkflowSummary,
+    compiled,
+    deploy,
+    list_workflows,
+)
 
 router = APIRouter(tags=["workflows"])
 
@@ -52,9 +62,8 @@ VersionPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 @router.post(
     "/workflows",
     status_code=201,
-    response_model=DeployOut,
     responses={
-        200: {"model": DeployOut, "description": "Identical content was already deployed."},
+        200: {"model": DeployResult, "description": "Identical content was already deployed."},
         **errors(401, 403, 409, 413, 415, 422),
     },
     openapi_extra={
@@ -72,73 +81,74 @@ def post_workflow(
     session: SessionDep,
     now: NowDep,
     response: Response,
-) -> dict[str, Any]:
+) -> DeployResult:
     result = deploy(session, text, "<request>", now=now)
     session.commit()
     if not result.created:
         response.status_code = 200
-    return result.as_dict()
+    return result
 
 
 @router.get(
     "/workflows",
-    response_model=list[WorkflowSummaryOut],
     responses=errors(401),
     summary="Every deployed workflow version",
 )
-def get_workflows(caller: CallerDep, session: SessionDep) -> list[dict[str, Any]]:
-    return [summary.as_dict() for summary in list_workflows(session)]
+def get_workflows(caller: CallerDep, session: SessionDep) -> list[WorkflowSummary]:
+    return list_workflows(session)
 
 
-def _definition_dict(defn: Definition) -> dict[str, Any]:
-    return {
-        "workflow": defn.workflow,
-        "version": defn.version,
-        "title": defn.title,
-        "timezone": defn.timezone,
-        "content_hash": defn.content_hash,
-        "roles": list(defn.roles),
-        "fields": [
-            {"name": f.name, "type": f.type, "values": list(f.values), "default": f.default,
-             "visible_to": sorted(f.visible_to) if f.visible_to is not None else None}
+def _workflow_out(defn: Definition) -> WorkflowOut:
+    # The definition model's sets go out sorted and its durations as written, so a
+    # version reads back the same every time.
+    return WorkflowOut(
+        workflow=defn.workflow,
+        version=defn.version,
+        title=defn.title,
+        timezone=defn.timezone,
+        content_hash=defn.content_hash,
+        roles=list(defn.roles),
+        fields=[
+            FieldOut(name=f.name, type=f.type, values=list(f.values), default=f.default,
+                     visible_to=sorted(f.visible_to) if f.visible_to is not None else None)
             for f in defn.fields.values()
         ],
-        "states": [
-            {"path": s.path, "kind": s.kind, "parent": s.parent, "initial": s.initial,
-             "final": s.final, "owner": s.owner, "join": s.join}
+        states=[
+            StateOut(path=s.path, kind=s.kind, parent=s.parent, initial=s.initial,
+                     final=s.final, owner=s.owner, join=s.join)
             for s in defn.states.values()
         ],
-        "transitions": [
-            {"trigger": t.trigger, "sources": list(t.sources), "dest": t.dest,
-             "by": sorted(t.by), "requires": list(t.requires), "needs": list(t.needs),
-             "when": t.when}
+        transitions=[
+            TransitionOut(trigger=t.trigger, sources=list(t.sources), dest=t.dest,
+                          by=sorted(t.by), requires=list(t.requires), needs=list(t.needs),
+                          when=t.when)
             for t in defn.transitions
         ],
-        "timers": [
-            {"name": t.name, "state": t.state, "after": str(t.after), "remind": list(t.remind),
-             "fire": t.fire,
-             "escalate": [{"after": str(s.after), "notify": list(s.notify)} for s in t.escalate],
-             "restart_on": sorted(t.restart_on)}
+        timers=[
+            TimerDefOut(name=t.name, state=t.state, after=str(t.after), remind=list(t.remind),
+                        fire=t.fire,
+                        escalate=[LadderStepOut(after=str(s.after), notify=list(s.notify))
+                                  for s in t.escalate],
+                        restart_on=sorted(t.restart_on))
             for t in defn.timers
         ],
-        "milestones": [
-            {"name": m.name, "on": sorted(m.on), "on_enter": m.on_enter}
+        milestones=[
+            MilestoneDefOut(name=m.name, on=sorted(m.on), on_enter=m.on_enter)
             for m in defn.milestones.values()
         ],
-        "source": defn.source,
-    }
+        source=defn.source,
+    )
 
 
 @router.get(
     "/workflows/{name}/versions/{version}",
-    response_model=WorkflowOut,
     responses=errors(401, 404, 422),
     summary="One deployed version: its states, transitions, timers and source",
 )
 def get_workflow_version(
     name: WorkflowPath, version: VersionPath, caller: CallerDep, session: SessionDep
-) -> dict[str, Any]:
-    return _definition_dict(compiled(session, name, version).definition)
+) -> WorkflowOut:
+    return _workflow_out(compiled(session, name, version).definition)
 
 
 @router.get(

@@ -1,4 +1,8 @@
-"""Request and response models: they make the OpenAPI schema say exactly what is sent.
+"""Request models, and the response models that are not engine views.
+
+The engine's views (``engine.cases.views`` and the result dataclasses of deploy, the queue
+and acknowledgement) are the response models themselves; only what has no view of its own
+is modelled here, so the OpenAPI schema says exactly what is sent.
 
 Integers that reach the database are bounded to PostgreSQL's ``integer`` range, and
 identifiers to the definition language's forms, so out-of-range input is a 422 from
@@ -7,7 +11,6 @@ validation, not an error from deep inside the database.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -94,22 +97,6 @@ CaseData = Annotated[dict[str, Any], AfterValidator(_storable_text)]
 
 
 # --- workflows ----------------------------------------------------------------------
-
-
-class DeployOut(BaseModel):
-    created: bool = Field(description="False when identical content was already deployed.")
-    workflow: str
-    version: int
-    title: str
-    content_hash: str
-
-
-class WorkflowSummaryOut(BaseModel):
-    workflow: str
-    version: int
-    title: str
-    content_hash: str
-    deployed_at: datetime
 
 
 class FieldOut(BaseModel):
@@ -233,66 +220,6 @@ class ReadQuery(_In):
     )
 
 
-class AllowedOut(BaseModel):
-    trigger: str
-    dest: str
-    roles: list[str]
-
-
-class TimerOut(BaseModel):
-    id: int
-    name: str
-    state: str
-    step: int
-    due_at: datetime
-    status: str
-
-
-class AssignmentOut(BaseModel):
-    agency_id: int
-    agency: str | None
-
-
-class MilestoneOut(BaseModel):
-    at: datetime
-    agency_id: int | None
-    role: str
-
-
-class CaseOut(BaseModel):
-    id: int
-    workflow: str
-    workflow_version: int
-    version: int = Field(description="Optimistic-concurrency counter (`expected_version`).")
-    state: list[str]
-    closed: bool
-    opened_at: datetime
-    closed_at: datetime | None
-    data: dict[str, Any]
-    withheld: list[str] = Field(description="Fields present but not visible to the caller.")
-    milestones: dict[str, MilestoneOut]
-    assignments: dict[str, AssignmentOut]
-    roles: list[str] = Field(description="The roles this view was filtered for.")
-    allowed: list[AllowedOut]
-    timers: list[TimerOut]
-
-
-class EventOut(BaseModel):
-    id: int
-    case_id: int
-    seq: int
-    at: datetime
-    kind: str
-    agency_id: int | None
-    role: str
-    trigger: str | None
-    from_state: list[str]
-    to_state: list[str]
-    data: dict[str, Any]
-    withheld: list[str]
-    hash: str
-
-
 # --- work ---------------------------------------------------------------------------
 
 
@@ -301,37 +228,6 @@ class QueueQuery(_In):
 
     limit: int = Field(default=50, ge=1, le=500, description="Items per page.")
     offset: int = Field(default=0, ge=0, le=MAX_ID, description="Items to skip.")
-
-
-class QueueItemOut(BaseModel):
-    kind: Literal["state", "overdue_timer", "escalation"]
-    case_id: int
-    workflow: str
-    workflow_version: int
-    state: str
-    role: str
-    since: datetime
-    timer: str | None
-    step: int | None
-    escalation_id: int | None
-
-
-class QueuePageOut(BaseModel):
-    items: list[QueueItemOut]
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
-
-
-class AckOut(BaseModel):
-    escalation_id: int
-    case_id: int
-    timer: str
-    step: int
-    agency_id: int
-    acknowledged_at: datetime
-    stopped_steps: list[int]
 
 
 # --- operations ---------------------------------------------------------------------

@@ -25,7 +25,7 @@ from engine.agencies import add_agency
 from engine.cases import data as casedata
 from engine.cases.audit import event_hash
 from engine.definitions.model import SYSTEM_ROLE, Definition
-from engine.machine.deploy import deploy, version_id
+from engine.machine.deploy import compiled_by_id, deploy, version_id
 
 CHUNK = 20_000
 # Fractional part of i * golden ratio: well spread, deterministic, no generator state.
@@ -58,8 +58,9 @@ def prepare(
     engine, factory = db.factory()
     try:
         with factory() as session, session.begin():
-            defn = deploy(session, BENCH_WORKFLOW, "benchmarks/bench.yaml", now=EPOCH).definition
-            row_id = version_id(session, WORKFLOW, defn.version)
+            done = deploy(session, BENCH_WORKFLOW, "benchmarks/bench.yaml", now=EPOCH)
+            row_id = version_id(session, WORKFLOW, done.version)
+            defn = compiled_by_id(session, row_id).definition
             workers = tuple(
                 add_agency(session, name=f"Worker agency {i}", webhook=f"{webhook_url}/{i}",
                            now=EPOCH).agency.id

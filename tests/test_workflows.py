@@ -22,7 +22,7 @@ from engine.definitions.loader import load_path
 from engine.definitions.model import Definition
 from engine.definitions.yamlsource import parse_yaml
 from engine.errors import TransitionRejected
-from engine.machine.deploy import deploy, deploy_shipped
+from engine.machine.deploy import compiled, deploy, deploy_shipped
 from engine.store.db import make_engine, session_factory
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
@@ -101,7 +101,8 @@ class Driver:
 
 def deploy_shipped_one(session: Session, name: str) -> Definition:
     text = (WORKFLOWS / f"{name}.yaml").read_text(encoding="utf-8")
-    return deploy(session, text, f"workflows/{name}.yaml", now=T0).definition
+    done = deploy(session, text, f"workflows/{name}.yaml", now=T0)
+    return compiled(session, done.workflow, done.version).definition
 
 
 @pytest.fixture
@@ -118,7 +119,7 @@ def test_every_shipped_workflow_deploys_and_redeploys_as_a_no_op(
         first = deploy_shipped(session, T0)
     with factory() as session, session.begin():
         again = deploy_shipped(session, T0)
-    assert sorted(r.definition.workflow for r in first) == SHIPPED
+    assert sorted(r.workflow for r in first) == SHIPPED
     assert all(r.created for r in first) and not any(r.created for r in again)
 
 

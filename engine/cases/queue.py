@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from pydantic import ConfigDict, Field, computed_field, with_config
 from sqlalchemy import Select, Subquery, func, select
 from sqlalchemy.orm import Session
 
@@ -36,59 +37,54 @@ _KIND_ORDER = {"escalation": 0, "overdue_timer": 1, "state": 2}
 _DEADLINE_STATUSES = ("pending", "firing", "fired")
 
 
+# Fields left None are still always written: the schema marks them required, not optional.
+@with_config(ConfigDict(json_schema_serialization_defaults_required=True))
 @dataclass(frozen=True, slots=True)
 class QueueItem:
+    """One piece of the caller's work."""
+
     kind: ItemKind
     case_id: int
     workflow: str
     workflow_version: int
     state: str
-    # The role that makes this the caller's work.
-    role: str
-    since: datetime
-    timer: str | None = None
-    step: int | None = None
-    escalation_id: int | None = None
+    role: Annotated[str, Field(description="The role that makes this the caller's work.")]
+    since: Annotated[
+        datetime,
+        Field(description="When the case entered the state, the deadline passed, or the "
+              "escalation was sent."),
+    ]
+    timer: Annotated[
+        str | None, Field(description="The timer (overdue timers and escalations).")
+    ] = None
+    step: Annotated[
+        int | None, Field(description="0: the timer itself; k >= 1: its k-th ladder step.")
+    ] = None
+    escalation_id: Annotated[
+        int | None, Field(description="The escalation to acknowledge (escalations only).")
+    ] = None
 
     def sort_key(self) -> tuple[Any, ...]:
         return (self.since, self.case_id, _KIND_ORDER[self.kind], self.state,
                 self.escalation_id or 0)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "case_id": self.case_id,
-            "workflow": self.workflow,
-            "workflow_version": self.workflow_version,
-            "state": self.state,
-            "role": self.role,
-            "since": self.since.isoformat(),
-            "timer": self.timer,
-            "step": self.step,
-            "escalation_id": self.escalation_id,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class QueuePage:
+    """A page of the caller's work queue, oldest first."""
+
     items: tuple[QueueItem, ...]
-    total: int
+    total: Annotated[int, Field(description="Items in the whole queue.")]
     limit: int
     offset: int
 
+    # Published with the page, yet derived: it cannot disagree with the fields above.
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def next_offset(self) -> int | None:
+        """The `offset` of the next page; null on the last page."""
         following = self.offset + len(self.items)
         return following if following < self.total else None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "items": [item.as_dict() for item in self.items],
-            "total": self.total,
-            "limit": self.limit,
-            "offset": self.offset,
-            "next_offset": self.next_offset,
-        }
 
 
 def _pick_role(candidates: Sequence[str], held: set[str] | None) -> str | None:

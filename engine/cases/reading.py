@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from engine.cases.access import Holders, filter_event_data, filter_fields
-from engine.cases.views import AllowedView, CaseView, EventView, TimerView
+from engine.cases.views import (
+    AllowedView,
+    AssignmentView,
+    CaseView,
+    EventView,
+    MilestoneView,
+    TimerView,
+)
 from engine.definitions.model import Definition
 from engine.machine.compiled import CompiledWorkflow
 from engine.store.tables import CaseEvent
-from engine.timers.schedule import LiveTimer
 
 
 class CaseLike(Protocol):
@@ -35,6 +41,23 @@ class CaseLike(Protocol):
     def opened_at(self) -> datetime: ...
     @property
     def closed_at(self) -> datetime | None: ...
+
+
+class TimerLike(Protocol):
+    """What a view reads of a live timer: a ``TimerView`` itself, or the scheduler's."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def step(self) -> int: ...
+    @property
+    def due_at(self) -> datetime: ...
+    @property
+    def status(self) -> str: ...
 
 
 def event_view(event: CaseEvent, defn: Definition, readers: frozenset[str]) -> EventView:
@@ -63,7 +86,7 @@ def build_case_view(
     *,
     full: bool,
     holders: Holders,
-    timers: Sequence[LiveTimer],
+    timers: Sequence[TimerLike],
 ) -> CaseView:
     """The case as ``readers`` see it; ``full`` lists triggers allowed for any role.
 
@@ -90,10 +113,26 @@ def build_case_view(
         closed_at=case.closed_at,
         data=shown,
         withheld=withheld,
-        milestones={name: dict(info) for name, info in case.milestones.items()},
-        assignments=dict(holders.assignments),
+        milestones=_milestones(case.milestones),
+        assignments={
+            role: AssignmentView(agency, holders.names.get(agency))
+            for role, agency in holders.assignments.items()
+        },
         roles=tuple(sorted(readers)),
         allowed=allowed,
-        timers=tuple(TimerView(t.id, t.name, t.state, t.step, t.due_at, t.status) for t in timers),
-        agency_names=dict(holders.names),
+        timers=tuple(_timer_view(t) for t in timers),
     )
+
+
+def _milestones(reached: Mapping[str, Any]) -> dict[str, MilestoneView]:
+    # The case row keeps them as JSON, the time as ISO text.
+    return {
+        name: MilestoneView(datetime.fromisoformat(info["at"]), info["agency_id"], info["role"])
+        for name, info in reached.items()
+    }
+
+
+def _timer_view(timer: TimerLike) -> TimerView:
+    if isinstance(timer, TimerView):
+        return timer
+    return TimerView(timer.id, timer.name, timer.state, timer.step, timer.due_at, timer.status)

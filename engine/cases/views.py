@@ -1,19 +1,21 @@
-"""What readers get back: frozen, JSON-ready views of a case and of its history.
+"""What readers get back: frozen views of a case and of its history.
 
 Views are built already filtered for the reader; ``withheld`` names the fields left out
 (never their values), so a reader knows something is there without seeing it.
+
+Each view's fields are its published JSON shape: the API returns these dataclasses as its
+response models and the CLI prints them through ``engine.views_json.to_jsonable``, so the
+descriptions here are the OpenAPI schema's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+from pydantic import Field
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +25,6 @@ class AllowedView:
     trigger: str
     dest: str
     roles: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"trigger": self.trigger, "dest": self.dest, "roles": list(self.roles)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,65 +38,58 @@ class TimerView:
     due_at: datetime
     status: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "state": self.state,
-            "step": self.step,
-            "due_at": self.due_at.isoformat(),
-            "status": self.status,
-        }
+
+@dataclass(frozen=True, slots=True)
+class AssignmentView:
+    """The agency holding a role on the case."""
+
+    agency_id: int
+    agency: Annotated[str | None, Field(description="The agency's name.")]
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneView:
+    """When a milestone was reached, and by whom."""
+
+    at: datetime
+    agency_id: Annotated[int | None, Field(description="null: reached by the system or the admin.")]
+    role: str
 
 
 @dataclass(frozen=True, slots=True)
 class CaseView:
+    """A case as the reader's roles on it may see it."""
+
     id: int
     workflow: str
     workflow_version: int
-    # The optimistic-concurrency counter: pass it back as ``expected_version``.
-    version: int
-    state: tuple[str, ...]
+    version: Annotated[
+        int, Field(description="Optimistic-concurrency counter (`expected_version`).")
+    ]
+    state: Annotated[tuple[str, ...], Field(description="The active leaf states.")]
     closed: bool
     opened_at: datetime
     closed_at: datetime | None
-    data: Mapping[str, Any]
-    withheld: tuple[str, ...]
-    # {name: {"at": iso, "agency_id": int | None, "role": str}}
-    milestones: Mapping[str, Mapping[str, Any]]
-    # {role: agency_id}
-    assignments: Mapping[str, int]
-    # The roles this view was filtered for (``("system",)`` for the administrator).
-    roles: tuple[str, ...]
-    allowed: tuple[AllowedView, ...] = ()
-    timers: tuple[TimerView, ...] = ()
-    agency_names: Mapping[int, str] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "workflow": self.workflow,
-            "workflow_version": self.workflow_version,
-            "version": self.version,
-            "state": list(self.state),
-            "closed": self.closed,
-            "opened_at": self.opened_at.isoformat(),
-            "closed_at": _iso(self.closed_at),
-            "data": dict(self.data),
-            "withheld": list(self.withheld),
-            "milestones": {name: dict(info) for name, info in self.milestones.items()},
-            "assignments": {
-                role: {"agency_id": agency, "agency": self.agency_names.get(agency)}
-                for role, agency in self.assignments.items()
-            },
-            "roles": list(self.roles),
-            "allowed": [a.as_dict() for a in self.allowed],
-            "timers": [t.as_dict() for t in self.timers],
-        }
+    data: Annotated[Mapping[str, Any], Field(description="The field values visible to the caller.")]
+    withheld: Annotated[
+        tuple[str, ...], Field(description="Fields present but not visible to the caller.")
+    ]
+    milestones: Annotated[Mapping[str, MilestoneView], Field(description="Reached, by name.")]
+    assignments: Annotated[
+        Mapping[str, AssignmentView], Field(description="Who holds each role, by role.")
+    ]
+    roles: Annotated[
+        tuple[str, ...],
+        Field(description="The roles this view was filtered for (`system` for the admin)."),
+    ]
+    allowed: Annotated[tuple[AllowedView, ...], Field(description="What may be fired now.")]
+    timers: Annotated[tuple[TimerView, ...], Field(description="Live timers, soonest first.")]
 
 
 @dataclass(frozen=True, slots=True)
 class EventView:
+    """One event of the case's audit history, restricted field values left out."""
+
     id: int
     case_id: int
     seq: int
@@ -109,22 +101,9 @@ class EventView:
     from_state: tuple[str, ...]
     to_state: tuple[str, ...]
     data: Mapping[str, Any]
-    withheld: tuple[str, ...] = ()
-    hash: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "case_id": self.case_id,
-            "seq": self.seq,
-            "at": self.at.isoformat(),
-            "kind": self.kind,
-            "agency_id": self.agency_id,
-            "role": self.role,
-            "trigger": self.trigger,
-            "from_state": list(self.from_state),
-            "to_state": list(self.to_state),
-            "data": dict(self.data),
-            "withheld": list(self.withheld),
-            "hash": self.hash,
-        }
+    withheld: Annotated[
+        tuple[str, ...], Field(description="Fields present but not visible to the caller.")
+    ]
+    hash: Annotated[
+        str, Field(description="SHA-256 of the event and the previous event's hash (hex).")
+    ]

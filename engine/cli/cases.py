@@ -91,7 +91,7 @@ def _parse_roles(session: Session, pairs: list[str]) -> dict[str, int]:
 
 def _print_case(view: CaseView, json: bool) -> None:
     if json:
-        print_json(view.as_dict())
+        print_json(view)
         return
     status = "closed" if view.closed else "open"
     out.print(
@@ -101,15 +101,14 @@ def _print_case(view: CaseView, json: bool) -> None:
     )
     out.print(f"  state: {', '.join(view.state)}", markup=False)
     out.print(f"  read as: {', '.join(view.roles)}", markup=False)
-    names = view.agency_names
-    for role, agency in view.assignments.items():
-        out.print(f"  {role}: {names.get(agency, agency)}", markup=False)
+    for role, held in view.assignments.items():
+        out.print(f"  {role}: {held.agency or held.agency_id}", markup=False)
     for key, value in view.data.items():
         out.print(f"  data.{key} = {value!r}", markup=False)
     if view.withheld:
         out.print(f"  withheld: {', '.join(view.withheld)}", markup=False)
     for name, info in view.milestones.items():
-        out.print(f"  milestone {name}: {info.get('at')} by {info.get('role')}", markup=False)
+        out.print(f"  milestone {name}: {info.at.isoformat()} by {info.role}", markup=False)
     for timer in view.timers:
         label = timer.name if timer.step == 0 else f"{timer.name} step {timer.step}"
         out.print(f"  timer {label} due {timer.due_at.isoformat()}", markup=False)
@@ -234,7 +233,7 @@ def case_history(
     with database(load_settings()) as factory, factory() as session:
         events = service.history(session, case, agency_id=_agency_id(session, agency), role=role)
     if json:
-        print_json([e.as_dict() for e in events])
+        print_json(events)
         return
     for event in events:
         out.print(_event_line(event), markup=False)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.errors import DefinitionError, ReferralError
 from engine.settings import Settings
 from engine.store.db import check_migrated, make_engine, session_factory
+from engine.views_json import to_jsonable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,7 +44,8 @@ def database(settings: Settings, *, migrated: bool = True) -> Iterator[sessionma
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, default=str, sort_keys=True) + "\n")
+    """``value`` (views, or plain JSON values) as one line of the JSON the API writes."""
+    sys.stdout.write(json.dumps(to_jsonable(value)) + "\n")
 
 
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:

@@ -60,12 +60,11 @@ def deploy_command(
             raise DefinitionError(problems)
         session.commit()
     if json:
-        print_json([r.as_dict() for r in results])
+        print_json(results)
         return
     for result in results:
-        defn = result.definition
         what = "deployed" if result.created else "unchanged"
-        out.print(f"{what}: {defn.workflow} version {defn.version}")
+        out.print(f"{what}: {result.workflow} version {result.version}")
 
 
 def workflows_command(json: bool = JSON_OPT) -> None:
@@ -73,7 +72,7 @@ def workflows_command(json: bool = JSON_OPT) -> None:
     with database(load_settings()) as factory, factory() as session:
         rows = list_workflows(session)
     if json:
-        print_json([r.as_dict() for r in rows])
+        print_json(rows)
         return
     if not rows:
         out.print("no workflows deployed")

@@ -119,7 +119,7 @@ def ack_command(
         result = acknowledge(session, escalation_id, agency_id=acting.id, now=utcnow())
         session.commit()
     if json:
-        print_json(result.as_dict())
+        print_json(result)
         return
     stopped = (
         f"; stopped step(s) {', '.join(map(str, result.stopped_steps))}"

@@ -12,8 +12,9 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Annotated
 
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,35 +32,30 @@ _cache_lock = threading.Lock()
 
 @dataclass(frozen=True, slots=True)
 class DeployResult:
-    created: bool
-    definition: Definition
+    """The version a deploy stored, or found already stored with the same content."""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "created": self.created,
-            "workflow": self.definition.workflow,
-            "version": self.definition.version,
-            "title": self.definition.title,
-            "content_hash": self.definition.content_hash,
-        }
+    created: Annotated[
+        bool, Field(description="False when identical content was already deployed.")
+    ]
+    workflow: str
+    version: int
+    title: str
+    content_hash: Annotated[str, Field(description="SHA-256 of the YAML text (hex).")]
+
+    @classmethod
+    def of(cls, defn: Definition, *, created: bool) -> DeployResult:
+        return cls(created, defn.workflow, defn.version, defn.title, defn.content_hash)
 
 
 @dataclass(frozen=True, slots=True)
 class WorkflowSummary:
+    """One deployed workflow version."""
+
     workflow: str
     version: int
     title: str
-    content_hash: str
+    content_hash: Annotated[str, Field(description="SHA-256 of the YAML text (hex).")]
     deployed_at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "workflow": self.workflow,
-            "version": self.version,
-            "title": self.title,
-            "content_hash": self.content_hash,
-            "deployed_at": self.deployed_at.isoformat(),
-        }
 
 
 def content_hash(text: str) -> str:
@@ -104,7 +100,7 @@ def deploy(session: Session, text: str, path: str, *, now: datetime) -> DeployRe
             # A savepoint, so a concurrent deploy of the same version loses cleanly.
             with session.begin_nested():
                 session.add(row)
-            return DeployResult(created=True, definition=defn)
+            return DeployResult.of(defn, created=True)
         except IntegrityError:
             existing = _version_row(session, defn.workflow, defn.version)
             if existing is None:
@@ -116,7 +112,7 @@ def deploy(session: Session, text: str, path: str, *, now: datetime) -> DeployRe
             workflow=defn.workflow,
             version=defn.version,
         )
-    return DeployResult(created=False, definition=defn)
+    return DeployResult.of(defn, created=False)
 
 
 def _version_row(session: Session, workflow: str, version: int) -> WorkflowVersion | None:

@@ -32,7 +32,7 @@ from engine.cases import service
 from engine.definitions.loader import read_source
 from engine.definitions.model import SYSTEM_ROLE, Definition
 from engine.errors import InvalidInput, NotFound, ReferralError
-from engine.machine.deploy import deploy
+from engine.machine.deploy import compiled, deploy
 from engine.simulate.script import Script, Step, parse_script
 from engine.store.db import make_engine, session_factory, upgrade
 from engine.store.tables import CaseEvent, Escalation
@@ -143,7 +143,8 @@ def run_simulation(
 def _deploy(factory: sessionmaker[Session], text: str, path: str) -> Definition:
     # Deploy time is not part of the case's story; the epoch keeps runs reproducible.
     with factory() as session, session.begin():
-        return deploy(session, text, path, now=EPOCH).definition
+        done = deploy(session, text, path, now=EPOCH)
+        return compiled(session, done.workflow, done.version).definition
 
 
 class _Run:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
@@ -26,25 +27,18 @@ from engine.store.tables import Base
 
 @dataclass(frozen=True, slots=True)
 class AckResult:
+    """An acknowledged reminder or escalation step, and the ladder steps it stopped."""
+
     escalation_id: int
     case_id: int
     timer: str
-    step: int
-    agency_id: int
+    step: Annotated[int, Field(description="0: the reminder; k >= 1: the k-th ladder step.")]
+    agency_id: Annotated[int, Field(description="The agency that acknowledged.")]
     acknowledged_at: datetime
-    # Ladder steps that will no longer fire because of this acknowledgement.
-    stopped_steps: tuple[int, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "escalation_id": self.escalation_id,
-            "case_id": self.case_id,
-            "timer": self.timer,
-            "step": self.step,
-            "agency_id": self.agency_id,
-            "acknowledged_at": self.acknowledged_at.isoformat(),
-            "stopped_steps": list(self.stopped_steps),
-        }
+    stopped_steps: Annotated[
+        tuple[int, ...],
+        Field(description="Ladder steps that will no longer fire because of this."),
+    ]
 
 
 def plan_row(

@@ -10,6 +10,7 @@ from casekit import World, drive_to, make_world
 
 from engine.cases import service
 from engine.errors import Forbidden, InvalidInput
+from engine.views_json import to_jsonable
 
 SECRET = "disclosed a family conflict in session 3"
 
@@ -32,7 +33,7 @@ def case_id(world: World) -> int:
 def _history(world: World, cid: int, agency_id: int | None, role: str | None = None) -> str:
     with world.factory() as s:
         events = service.history(s, cid, agency_id=agency_id, role=role)
-    return json.dumps([e.as_dict() for e in events])
+    return json.dumps(to_jsonable(events))
 
 
 def test_the_therapist_sees_the_notes(world: World, case_id: int) -> None:
@@ -49,7 +50,7 @@ def test_other_roles_do_not(world: World, case_id: int, role: str) -> None:
     view = world.view(case_id, agency)
     assert "therapy_notes" not in view.data
     assert view.withheld == ("therapy_notes",)
-    assert SECRET not in json.dumps(view.as_dict())
+    assert SECRET not in json.dumps(to_jsonable(view))
     history = _history(world, case_id, agency)
     assert SECRET not in history
     assert '"withheld": ["therapy_notes"]' in history

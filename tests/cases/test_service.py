@@ -15,6 +15,7 @@ from engine.cases import service
 from engine.cases.audit import verify
 from engine.errors import Forbidden, InvalidInput, NotFound, VersionConflict
 from engine.store.tables import Case, CaseEvent, Timer
+from engine.views_json import to_jsonable
 
 
 @pytest.fixture
@@ -61,8 +62,8 @@ def test_whole_case_from_referral_to_closure(world: World) -> None:
     v = world.fire(cid, "adopt", "chair", {"risk_level": "high", "consent": True})
     assert v.state == ("support.mentoring.matching", "support.therapy.intake")
     assert set(v.milestones) == {"plan_agreed"}
-    assert v.milestones["plan_agreed"]["role"] == "chair"
-    assert v.milestones["plan_agreed"]["agency_id"] == world.agencies["chair"]
+    assert v.milestones["plan_agreed"].role == "chair"
+    assert v.milestones["plan_agreed"].agency_id == world.agencies["chair"]
 
     v = world.fire(cid, "begin_sessions", "coordinator")
     assert v.state == ("support.mentoring.sessions", "support.therapy.intake")
@@ -222,7 +223,7 @@ def test_assign(world: World) -> None:
         v = service.assign(
             s, cid, "mentor", world.outsider, now=T0, by_agency_id=world.agencies["coordinator"]
         )
-    assert v.assignments["mentor"] == world.outsider
+    assert v.assignments["mentor"].agency_id == world.outsider
     assert v.version == 2
     # The new holder sees the case; the former one no longer does.
     assert world.view(cid, world.outsider).roles == ("mentor",)
@@ -244,12 +245,12 @@ def test_assign(world: World) -> None:
             service.assign(s, cid, "janitor", world.outsider, now=T0)
 
 
-def test_case_view_as_dict_is_json_ready(world: World) -> None:
+def test_case_view_serialises_to_json(world: World) -> None:
     import json
 
     cid = world.open({"risk_level": "high"}).id
     world.fire(cid, "accept", "police")
-    d = world.view(cid).as_dict()
+    d = to_jsonable(world.view(cid))
     json.dumps(d)
     assert d["state"] == ["screening"]
     assert d["assignments"]["police"] == {
@@ -260,7 +261,7 @@ def test_case_view_as_dict_is_json_ready(world: World) -> None:
     assert d["version"] == 2
     assert d["withheld"] == []
     with world.factory() as s:
-        json.dumps([e.as_dict() for e in service.history(s, cid, agency_id=None)])
+        json.dumps(to_jsonable(service.history(s, cid, agency_id=None)))
 
 
 def test_writes_in_one_session_extend_one_chain(world: World) -> None:

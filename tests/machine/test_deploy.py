@@ -32,7 +32,7 @@ def test_identical_redeploy_is_a_no_op(world: World) -> None:
     with world.session() as s:
         result = deploy(s, EXAMPLE, "again.yaml", now=T0)
     assert not result.created
-    assert result.definition.workflow == "community_panel"
+    assert result.workflow == "community_panel"
     assert dump(world.engine) == before
 
 

@@ -49,7 +49,7 @@ def test_acknowledging_the_reminder_stops_the_ladder(world: TimerWorld) -> None:
     assert reminder.escalation_id is not None
     at = REMIND_AT + timedelta(hours=2)
     result = ack(world, reminder.escalation_id, "police", at)
-    assert result.as_dict()["stopped_steps"] == [1]  # type: ignore[attr-defined]
+    assert result.stopped_steps == (1,)  # type: ignore[attr-defined]
     assert timers.tick(world.factory, now=STEP2_AT + timedelta(days=30), batch_size=10).fired == []
     assert [t.status for t in world.timers(case)] == ["fired", "stopped"]
     [esc] = world.escalations(case)
