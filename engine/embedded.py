@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,9 +29,6 @@ class Pass:
 
     tick: timers.TickResult
     delivery: DeliveryResult
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"tick": self.tick.as_dict(), "delivery": self.delivery.as_dict()}
 
 
 class EmbeddedWorker:

@@ -7,7 +7,7 @@ knows about either.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -47,16 +47,6 @@ class Problem:
             text += f"\n  hint: {self.hint}"
         return text
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "line": self.line,
-            "col": self.col,
-            "message": self.message,
-            "hint": self.hint,
-            "severity": self.severity,
-        }
-
 
 class DefinitionError(ReferralError):
     """A workflow definition failed to load; ``problems`` lists every mistake found."""
@@ -67,7 +57,7 @@ class DefinitionError(ReferralError):
         self.problems: list[Problem] = sorted(problems, key=lambda p: (p.path, p.line, p.col))
         super().__init__(
             "\n".join(p.format() for p in self.problems),
-            problems=[p.as_dict() for p in self.problems],
+            problems=[asdict(p) for p in self.problems],
         )
 
 

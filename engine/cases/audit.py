@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
@@ -142,9 +142,6 @@ class AuditFault:
     def format(self) -> str:
         where = f"event {self.event_id}" if self.event_id is not None else "no event row"
         return f"case {self.case_id} seq {self.seq} ({where}): {self.problem}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _verify_case(case: Case, events: Sequence[CaseEvent]) -> AuditFault | None:

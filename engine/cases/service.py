@@ -27,7 +27,7 @@ from engine.cases.access import Holders, check_actor, holders, reader_roles
 from engine.cases.audit import plan_event
 from engine.cases.milestones import newly_reached, plan_reached
 from engine.cases.reading import build_case_view, event_view
-from engine.cases.views import CaseView, EventView
+from engine.cases.views import CaseView, EventView, TimerView
 from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE, Definition
 from engine.errors import Forbidden, InvalidInput
 from engine.machine.compiled import CompiledWorkflow
@@ -38,7 +38,7 @@ from engine.store.fastpath import Cursor, cursor_for
 from engine.store.tables import Agency, CaseEvent
 from engine.timers import schedule
 from engine.timers.escalations import acknowledge
-from engine.timers.schedule import LiveTimer, TimerChanges
+from engine.timers.schedule import TimerChanges
 
 __all__ = ["acknowledge", "apply_trigger", "assign", "fire", "history", "open_case", "view"]
 
@@ -137,7 +137,7 @@ def _view(
     *,
     found: Holders | None = None,
     readers: frozenset[str] | None = None,
-    timers: list[LiveTimer] | None = None,
+    timers: list[TimerView] | None = None,
     role: str | None = None,
 ) -> CaseView:
     """The reader's view of ``case``; what the caller already read is passed in."""

@@ -91,7 +91,7 @@ def audit_verify(
     with database(load_settings()) as factory, factory() as session:
         faults = verify(session, case)
     if json:
-        print_json({"ok": not faults, "faults": [f.as_dict() for f in faults]})
+        print_json({"ok": not faults, "faults": faults})
     elif not faults:
         out.print("audit trail intact" + (f" for case {case}" if case is not None else ""))
     else:

@@ -47,8 +47,8 @@ def _print_pass(done: Pass) -> None:
         ack = f" [escalation {f.escalation_id}]" if f.escalation_id is not None else ""
         nxt = f"; next step due {f.next_due_at.isoformat()}" if f.next_due_at else ""
         out.print(f"case {f.case_id} timer {f.timer}: {what}{ack}{nxt}", markup=False)
-    for timer_id, error in done.tick.errors:
-        err.print(f"timer {timer_id} failed: {error}", markup=False)
+    for failed in done.tick.errors:
+        err.print(f"timer {failed.timer_id} failed: {failed.error}", markup=False)
     d = done.delivery
     if d.claimed:
         out.print(
@@ -70,7 +70,7 @@ def tick_command(
         finally:
             worker.deliverer.close()
     if json:
-        print_json(done.as_dict())
+        print_json(done)
     else:
         _print_pass(done)
     if done.tick.errors:

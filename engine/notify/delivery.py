@@ -57,15 +57,6 @@ class DeliveryResult:
         self.dead += other.dead
         self.alerts += other.alerts
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "claimed": self.claimed,
-            "delivered": self.delivered,
-            "retried": self.retried,
-            "dead": self.dead,
-            "alerts": self.alerts,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Policy:

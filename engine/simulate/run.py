@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -191,7 +191,7 @@ class _Run:
                     exc.details.get("field"),
                 )
                 raise InvalidInput(problem.format(), **{**exc.details,
-                                                        "problems": [problem.as_dict()]}) from None
+                                                        "problems": [asdict(problem)]}) from None
             self.case_id = view.id
         self.collect()
 
@@ -220,10 +220,11 @@ class _Run:
     def tick(self, now: datetime) -> None:
         result = tick(self.factory, now=now, batch_size=BATCH)
         if result.errors:
-            timer_id, error = result.errors[0]
+            failed = result.errors[0]
             raise ReferralError(
-                f"the engine failed to fire timer row {timer_id} at {now.isoformat()}: {error}",
-                timer_id=timer_id,
+                f"the engine failed to fire timer row {failed.timer_id} at {now.isoformat()}:"
+                f" {failed.error}",
+                timer_id=failed.timer_id,
             )
         self.collect()
 

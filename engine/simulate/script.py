@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -329,5 +329,5 @@ def _error(problems: list[Problem]) -> InvalidInput:
     ordered = sorted(problems, key=lambda p: (p.line, p.col))
     return InvalidInput(
         "\n".join(p.format() for p in ordered),
-        problems=[p.as_dict() for p in ordered],
+        problems=[asdict(p) for p in ordered],
     )

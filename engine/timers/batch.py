@@ -70,22 +70,6 @@ class Fired:
     notification_ids: tuple[int, ...] = ()
     agency_ids: tuple[int, ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "timer_id": self.timer_id,
-            "case_id": self.case_id,
-            "timer": self.timer,
-            "step": self.step,
-            "kind": self.kind,
-            "due_at": self.due_at.isoformat(),
-            "escalation_id": self.escalation_id,
-            "trigger": self.trigger,
-            "rejected": self.rejected,
-            "next_due_at": self.next_due_at.isoformat() if self.next_due_at else None,
-            "notifications": list(self.notification_ids),
-            "agencies": list(self.agency_ids),
-        }
-
 
 @dataclass(slots=True)
 class Batch:

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from engine.cases.views import TimerView
 from engine.definitions.model import Definition, TimerDef
 from engine.store import writers
 from engine.store.fastpath import Cursor, Prepared
@@ -48,22 +49,10 @@ _LIVE = Prepared(
 
 
 @dataclass(slots=True)
-class LiveTimer:
-    """A pending or claimed timer row of a case (step 0 the timer, k >= 1 a ladder step)."""
-
-    id: int
-    name: str
-    state: str
-    step: int
-    due_at: datetime
-    status: str
-
-
-@dataclass(slots=True)
 class TimerPlan:
     """What a transition does to a case's timers: rows to cancel, rows to start."""
 
-    cancel: list[LiveTimer] = field(default_factory=list)
+    cancel: list[TimerView] = field(default_factory=list)
     start: list[dict[str, Any]] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
 
@@ -76,7 +65,7 @@ class TimerChanges:
     started: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     cancelled_ids: list[int] = field(default_factory=list)
-    live: list[LiveTimer] = field(default_factory=list)
+    live: list[TimerView] = field(default_factory=list)
 
 
 def start_row(case_id: int, defn: Definition, timer: TimerDef, now: datetime) -> dict[str, Any]:
@@ -102,15 +91,15 @@ def _row(
             "status": "pending", "created_at": now}
 
 
-def live_timers(cur: Cursor, case_id: int) -> list[LiveTimer]:
+def live_timers(cur: Cursor, case_id: int) -> list[TimerView]:
     """Pending and claimed timer rows of a case, soonest first."""
     rows = _LIVE.rows(cur, {"b_case": case_id, "b_pending": LIVE[0], "b_firing": LIVE[1]})
-    return [LiveTimer(*row) for row in rows]
+    return [TimerView(*row) for row in rows]
 
 
 def _matching(
-    live: Iterable[LiveTimer], *, states: Collection[str] | None, names: Collection[str] | None
-) -> list[LiveTimer]:
+    live: Iterable[TimerView], *, states: Collection[str] | None, names: Collection[str] | None
+) -> list[TimerView]:
     return [
         row for row in live
         if (states is None or row.state in states) and (names is None or row.name in names)
@@ -120,7 +109,7 @@ def _matching(
 def plan(
     case_id: int,
     defn: Definition,
-    live: list[LiveTimer],
+    live: list[TimerView],
     *,
     trigger: str | None,
     exited: Iterable[str],
@@ -150,14 +139,14 @@ def plan(
     return result
 
 
-def apply(cur: Cursor, planned: TimerPlan, live: list[LiveTimer]) -> TimerChanges:
+def apply(cur: Cursor, planned: TimerPlan, live: list[TimerView]) -> TimerChanges:
     """Write a :func:`plan`; the caller holds the case for writing."""
     gone = {row.id for row in planned.cancel}
     writers.set_timers(cur, sorted(gone), "cancelled")
     ids = writers.add_timers(cur, planned.start)
     rows = [row for row in live if row.id not in gone]
     rows += [
-        LiveTimer(row_id, r["name"], r["state"], 0, r["due_at"], "pending")
+        TimerView(row_id, r["name"], r["state"], 0, r["due_at"], "pending")
         for row_id, r in zip(ids, planned.start, strict=True)
     ]
     return TimerChanges(

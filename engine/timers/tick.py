@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from pydantic import computed_field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,38 +29,41 @@ from engine.timers.batch import Batch, Fired, fire_batch
 from engine.timers.schedule import state_active
 from engine.timers.sql import statements
 
-__all__ = ["Fired", "TickResult", "claim_due", "next_due_at", "state_active", "tick"]
+__all__ = ["Fired", "TickError", "TickResult", "claim_due", "next_due_at", "state_active", "tick"]
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class TickError:
+    """A timer that failed to fire; it stays claimed and is retried after its lease."""
+
+    timer_id: int
+    # The error's class only: its text may quote a value of the case.
+    error: str
+
+
 @dataclass(slots=True)
 class TickResult:
+    """What one tick did; its JSON form is what ``referral tick --json`` prints."""
+
     now: datetime
     claimed: int = 0
+    # Timers that fired, in claim order (never the cancelled ones: see ``skipped``).
     fired: list[Fired] = field(default_factory=list)
     # Claimed rows found cancelled, reclaimed by another tick, or whose case left the state.
     skipped: list[int] = field(default_factory=list)
-    errors: list[tuple[int, str]] = field(default_factory=list)
+    errors: list[TickError] = field(default_factory=list)
 
     @property
     def notification_ids(self) -> list[int]:
         return [n for f in self.fired for n in f.notification_ids]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def max_overdue_seconds(self) -> float:
         """How late the latest-firing timer of this tick was: the accuracy to watch."""
         return max(((self.now - f.due_at).total_seconds() for f in self.fired), default=0.0)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "now": self.now.isoformat(),
-            "claimed": self.claimed,
-            "max_overdue_seconds": self.max_overdue_seconds,
-            "fired": [f.as_dict() for f in self.fired if f.kind != "cancelled"],
-            "skipped": self.skipped,
-            "errors": [{"timer_id": t, "error": e} for t, e in self.errors],
-        }
 
 
 def tick(
@@ -130,7 +133,7 @@ def _fire_alone(
         # Left ``firing``: its lease runs out and a later tick tries again. The error's
         # class only: its text may quote a value of the case.
         logger.exception("timer %s failed to fire", timer_id)
-        result.errors.append((timer_id, type(exc).__name__))
+        result.errors.append(TickError(timer_id, type(exc).__name__))
         return
     _add(result, batch)
 

@@ -314,7 +314,7 @@ def test_one_bad_timer_fails_alone_and_fires_once_its_lease_runs_out(
 
     monkeypatch.setattr(outbox, "plan", failing)
     result = tick(world, REMIND_AT)
-    assert [t for t, _ in result.errors] == [world.timers(bad)[0].id]
+    assert [e.timer_id for e in result.errors] == [world.timers(bad)[0].id]
     assert sorted(f.case_id for f in result.fired) == sorted(good)
     assert world.events(bad, "reminder") == [] and world.timers(bad)[0].status == "firing"
     monkeypatch.setattr(outbox, "plan", plan)
