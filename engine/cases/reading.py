@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from engine.cases.access import Holders, filter_event_data, filter_fields
 from engine.cases.views import (
@@ -17,47 +17,8 @@ from engine.cases.views import (
 )
 from engine.definitions.model import Definition
 from engine.machine.compiled import CompiledWorkflow
+from engine.store.caserow import CaseRow
 from engine.store.tables import CaseEvent
-
-
-class CaseLike(Protocol):
-    """What a view reads of a case: an ORM ``Case`` or a ``casestore.CaseRow``."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def workflow(self) -> str: ...
-    @property
-    def workflow_version(self) -> int: ...
-    @property
-    def revision(self) -> int: ...
-    @property
-    def state(self) -> list[Any]: ...
-    @property
-    def data(self) -> dict[str, Any]: ...
-    @property
-    def milestones(self) -> dict[str, Any]: ...
-    @property
-    def opened_at(self) -> datetime: ...
-    @property
-    def closed_at(self) -> datetime | None: ...
-
-
-class TimerLike(Protocol):
-    """What a view reads of a live timer: a ``TimerView`` itself, or the scheduler's."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def step(self) -> int: ...
-    @property
-    def due_at(self) -> datetime: ...
-    @property
-    def status(self) -> str: ...
 
 
 def event_view(event: CaseEvent, defn: Definition, readers: frozenset[str]) -> EventView:
@@ -80,13 +41,13 @@ def event_view(event: CaseEvent, defn: Definition, readers: frozenset[str]) -> E
 
 
 def build_case_view(
-    case: CaseLike,
+    case: CaseRow,
     compiled: CompiledWorkflow,
     readers: frozenset[str],
     *,
     full: bool,
     holders: Holders,
-    timers: Sequence[TimerLike],
+    timers: Sequence[TimerView],
 ) -> CaseView:
     """The case as ``readers`` see it; ``full`` lists triggers allowed for any role.
 
@@ -120,7 +81,7 @@ def build_case_view(
         },
         roles=tuple(sorted(readers)),
         allowed=allowed,
-        timers=tuple(_timer_view(t) for t in timers),
+        timers=tuple(timers),
     )
 
 
@@ -130,9 +91,3 @@ def _milestones(reached: Mapping[str, Any]) -> dict[str, MilestoneView]:
         name: MilestoneView(datetime.fromisoformat(info["at"]), info["agency_id"], info["role"])
         for name, info in reached.items()
     }
-
-
-def _timer_view(timer: TimerLike) -> TimerView:
-    if isinstance(timer, TimerView):
-        return timer
-    return TimerView(timer.id, timer.name, timer.state, timer.step, timer.due_at, timer.status)
