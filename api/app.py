@@ -16,9 +16,9 @@ from sqlalchemy import Engine
 from api import errors
 from api.deps import Runtime
 from api.limits import BodySizeLimit
+from engine import check_migrated, make_engine, session_factory
 from engine.clock import utcnow
 from engine.settings import Settings
-from engine.store.db import check_migrated, make_engine, session_factory
 
 DESCRIPTION = """\
 Cases, workflows and work queues of the referral engine.

@@ -13,7 +13,7 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import RuntimeDep, SessionDep
-from engine.agencies import authenticate
+from engine import authenticate
 from engine.errors import Forbidden, Unauthenticated
 
 bearer = HTTPBearer(

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from api.auth import AdminDep
 from api.deps import NowDep, SessionDep
 from api.schemas import AgencyCreatedOut, AgencyIn, errors
-from engine.agencies import add_agency
+from engine import add_agency
 
 router = APIRouter(tags=["agencies"])
 

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
 
+import engine
 from api.auth import CallerDep
 from api.deps import NowDep, SessionDep
 from api.schemas import (
@@ -22,9 +23,7 @@ from api.schemas import (
     ReadQuery,
     errors,
 )
-from engine.agencies import agency_by_name
-from engine.cases import service
-from engine.cases.views import CaseView, EventView
+from engine import CaseView, EventView, agency_by_name
 from engine.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["cases"])
@@ -56,7 +55,7 @@ def _agency_id(session: Session, agency: int | str) -> int:
 )
 def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep) -> CaseView:
     assignments = {role: _agency_id(session, agency) for role, agency in body.assignments.items()}
-    case = service.open_case(
+    case = engine.open_case(
         session,
         workflow=body.workflow,
         version=body.version,
@@ -77,7 +76,7 @@ def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep)
 def get_case(
     case_id: CaseId, query: AsRole, caller: CallerDep, session: SessionDep, now: NowDep
 ) -> CaseView:
-    return service.view(session, case_id, agency_id=caller.agency_id, now=now, role=query.role)
+    return engine.view(session, case_id, agency_id=caller.agency_id, now=now, role=query.role)
 
 
 @router.post(
@@ -88,7 +87,7 @@ def get_case(
 def post_event(
     case_id: CaseId, body: EventIn, caller: CallerDep, session: SessionDep, now: NowDep
 ) -> CaseView:
-    case = service.fire(
+    case = engine.fire(
         session,
         case_id,
         body.trigger,
@@ -110,7 +109,7 @@ def post_event(
 def get_history(
     case_id: CaseId, query: AsRole, caller: CallerDep, session: SessionDep
 ) -> list[EventView]:
-    return service.history(session, case_id, agency_id=caller.agency_id, role=query.role)
+    return engine.history(session, case_id, agency_id=caller.agency_id, role=query.role)
 
 
 @router.put(
@@ -126,7 +125,7 @@ def put_assignment(
     session: SessionDep,
     now: NowDep,
 ) -> CaseView:
-    case = service.assign(
+    case = engine.assign(
         session,
         case_id,
         role,

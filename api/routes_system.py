@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from api.deps import NowDep, RuntimeDep, SessionDep
 from api.schemas import HealthOut, errors
-from engine.metrics import CONTENT_TYPE, render
+from engine import CONTENT_TYPE, render
 
 router = APIRouter(tags=["operations"])
 

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Path, Query
 from api.auth import CallerDep
 from api.deps import NowDep, SessionDep
 from api.schemas import MAX_ID, QueueQuery, errors
-from engine.cases.queue import QueuePage, work_queue
+from engine import AckResult, QueuePage, acknowledge, work_queue
 from engine.errors import Forbidden
-from engine.timers.escalations import AckResult, acknowledge
 
 router = APIRouter(tags=["work"])
 

@@ -21,16 +21,16 @@ from api.schemas import (
     WorkflowOut,
     errors,
 )
-from engine.definitions.diagram import to_mermaid
-from engine.definitions.model import Definition
-from engine.errors import InvalidInput
-from engine.machine.deploy import (
+from engine import (
+    Definition,
     DeployResult,
     WorkflowSummary,
     compiled,
     deploy,
     list_workflows,
+    to_mermaid,
 )
+from engine.errors import InvalidInput
 
 router = APIRouter(tags=["workflows"])
 

@@ -29,16 +29,22 @@ __version__ = "0.1.0"
 
 _FACE = {
     "engine.cases.service": ("open_case", "fire", "assign", "view", "history"),
-    "engine.cases.views": ("CaseView", "EventView"),
-    "engine.cases.queue": ("work_queue",),
-    "engine.cases.audit": ("verify",),
-    "engine.timers.escalations": ("acknowledge",),
+    "engine.cases.views": (
+        "AllowedView", "AssignmentView", "CaseView", "EventView", "MilestoneView", "TimerView",
+    ),
+    "engine.cases.queue": ("QueueItem", "QueuePage", "work_queue"),
+    "engine.cases.audit": ("AuditFault", "verify"),
+    "engine.timers.escalations": ("AckResult", "acknowledge"),
     "engine.timers.tick": ("tick", "next_due_at", "TickResult"),
     "engine.notify.delivery": ("Deliverer", "DeliveryResult", "mark_enqueued", "to_enqueue"),
     "engine.embedded": ("EmbeddedWorker", "Pass"),
     "engine.machine.deploy": (
-        "DeployResult", "compiled", "deploy", "deploy_shipped", "list_workflows",
+        "DeployResult", "WorkflowSummary", "compiled", "deploy", "deploy_shipped",
+        "list_workflows",
     ),
+    "engine.definitions.model": ("Definition",),
+    "engine.definitions.diagram": ("to_dot", "to_mermaid"),
+    "engine.views_json": ("to_jsonable",),
     "engine.agencies": ("add_agency", "agency_by_name", "authenticate", "list_agencies"),
     "engine.store.db": (
         "check_migrated", "current_revision", "make_engine", "session_factory", "upgrade",
@@ -49,15 +55,25 @@ _FACE = {
 _HOME = {name: module for module, names in _FACE.items() for name in names}
 __all__ = [
     "CONTENT_TYPE",
+    "AckResult",
+    "AllowedView",
+    "AssignmentView",
+    "AuditFault",
     "CaseView",
+    "Definition",
     "Deliverer",
     "DeliveryResult",
     "DeployResult",
     "EmbeddedWorker",
     "EventView",
+    "MilestoneView",
     "Pass",
+    "QueueItem",
+    "QueuePage",
     "Settings",
     "TickResult",
+    "TimerView",
+    "WorkflowSummary",
     "acknowledge",
     "add_agency",
     "agency_by_name",
@@ -79,7 +95,10 @@ __all__ = [
     "render",
     "session_factory",
     "tick",
+    "to_dot",
     "to_enqueue",
+    "to_jsonable",
+    "to_mermaid",
     "upgrade",
     "verify",
     "view",
@@ -88,13 +107,23 @@ __all__ = [
 
 if TYPE_CHECKING:
     from engine.agencies import add_agency, agency_by_name, authenticate, list_agencies
-    from engine.cases.audit import verify
-    from engine.cases.queue import work_queue
+    from engine.cases.audit import AuditFault, verify
+    from engine.cases.queue import QueueItem, QueuePage, work_queue
     from engine.cases.service import assign, fire, history, open_case, view
-    from engine.cases.views import CaseView, EventView
+    from engine.cases.views import (
+        AllowedView,
+        AssignmentView,
+        CaseView,
+        EventView,
+        MilestoneView,
+        TimerView,
+    )
+    from engine.definitions.diagram import to_dot, to_mermaid
+    from engine.definitions.model import Definition
     from engine.embedded import EmbeddedWorker, Pass
     from engine.machine.deploy import (
         DeployResult,
+        WorkflowSummary,
         compiled,
         deploy,
         deploy_shipped,
@@ -110,8 +139,9 @@ if TYPE_CHECKING:
         session_factory,
         upgrade,
     )
-    from engine.timers.escalations import acknowledge
+    from engine.timers.escalations import AckResult, acknowledge
     from engine.timers.tick import TickResult, next_due_at, tick
+    from engine.views_json import to_jsonable
 
 
 def __getattr__(name: str) -> Any:

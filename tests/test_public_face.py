@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import engine
 
 
 def test_every_public_name_resolves_to_its_home() -> None:
-    assert engine.__all__ == sorted(engine._HOME)
+    assert sorted(engine.__all__) == sorted(engine._HOME)
     for name in engine.__all__:
         value = getattr(engine, name)
         assert value is getattr(sys.modules[engine._HOME[name]], name)
@@ -23,3 +25,20 @@ def test_a_name_loads_only_what_it_needs() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "engine.cases.service" not in out and "engine.settings" in out
+
+
+def test_api_and_workers_use_the_public_face() -> None:
+    # Deep modules (engine.cases.service, engine.timers.tick, ...) are the engine's own
+    # business; the edges see the face and the cross-cutting top-level modules only.
+    allowed = {"engine", "engine.clock", "engine.errors", "engine.settings"}
+    root = Path(__file__).resolve().parent.parent
+    for folder in ("api", "workers"):
+        for path in sorted((root / folder).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                names = (
+                    [node.module or ""] if isinstance(node, ast.ImportFrom)
+                    else [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                )
+                for name in names:
+                    if name.startswith("engine"):
+                        assert name in allowed, f"{path.name} imports {name}"

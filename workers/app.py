@@ -16,9 +16,8 @@ from celery import Celery, signals
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.notify.delivery import Deliverer
+from engine import Deliverer, make_engine, session_factory
 from engine.settings import Settings
-from engine.store.db import make_engine, session_factory
 
 logger = logging.getLogger(__name__)
 

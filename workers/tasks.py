@@ -14,9 +14,8 @@ from typing import Any
 
 from celery import Task, shared_task
 
+import engine
 from engine import clock
-from engine.notify import delivery
-from engine.timers import tick as timers
 from workers.app import QUEUE, ReferralCelery, Runtime
 
 logger = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ def enqueue_deliveries(runtime: Runtime, ids: Sequence[int], now: str | None) ->
         return 0
     factory = runtime.session_factory()
     with factory() as session, session.begin():
-        delivery.mark_enqueued(session, ids, now=parse_now(now))
+        engine.mark_enqueued(session, ids, now=parse_now(now))
     sent = 0
     chunks = list(_chunks(ids, runtime.settings.delivery_batch_size))
     for index, chunk in enumerate(chunks):
@@ -63,7 +62,7 @@ def enqueue_deliveries(runtime: Runtime, ids: Sequence[int], now: str | None) ->
             logger.exception("could not enqueue deliveries; the sweep will hand them out")
             unsent = [i for c in chunks[index:] for i in c]
             with factory() as session, session.begin():
-                delivery.mark_enqueued(session, unsent, now=None)
+                engine.mark_enqueued(session, unsent, now=None)
             break
         sent += len(chunk)
     return sent
@@ -74,7 +73,7 @@ def tick(self: Task, now: str | None = None) -> dict[str, Any]:
     """Fire every due timer in bounded batches, then enqueue their deliveries."""
     runtime = _runtime(self)
     settings = runtime.settings
-    result = timers.tick(
+    result = engine.tick(
         runtime.session_factory(),
         now=parse_now(now),
         batch_size=settings.tick_batch_size,
@@ -111,7 +110,7 @@ def sweep(self: Task, now: str | None = None) -> dict[str, Any]:
     """Re-enqueue outbox rows no queued task will deliver (never enqueued, lost, retries)."""
     runtime = _runtime(self)
     settings = runtime.settings
-    ids = delivery.to_enqueue(
+    ids = engine.to_enqueue(
         runtime.session_factory(),
         now=parse_now(now),
         stale_seconds=settings.claim_lease_seconds,
