@@ -1,0 +1,104 @@
+"""Names as the matcher sees them: transliterated, folded, tokenised, coded, blocked.
+
+Every spelling is brought to plain lowercase ASCII with ``anyascii`` (Nguyễn -> nguyen,
+Łukasz -> lukasz, Мухаммед -> mukhammed), particles are joined to the name they belong
+(al, bin, van, de, ...) are left out, a leading Arabic article is left out of the code
+(Al-Hassan, al Hassan and Alhassan all code as Hassan), and each token gets a phonetic
+code from ``jellyfish``'s metaphone (Mohammed, Muhammad and Mohamed are all MHMT).
+
+Blocking keys pair the code of one token with the first letter of another's, in both
+orders: swapped given and family names give the same keys, a missing middle name
+leaves the other pairs, and a typo in one token still leaves the keys led by the other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jellyfish
+from anyascii import anyascii
+
+# Left out of a name's tokens: written or not, joined or not, they say nothing of who
+# the person is ("al Hassan", "bin Laden", "van der Berg", "de la Cruz").
+PARTICLES = frozenset(
+    {"al", "el", "ul", "bin", "ibn", "ben", "bint", "van", "von", "der", "den", "de",
+     "del", "da", "di", "du", "la", "le", "dos", "das", "y"}
+)
+# Romanisation pairs that metaphone does not already fold, applied before coding only
+# (scoring still compares the spellings): ou/oo/u and ee/i (Yusuf, Youssef, Yousef),
+# w/v (Kowalski, Kovalsky), kh/h and q/k (Khalid, Halid; Qasim, Kasim), ph/f, and
+# Somali x for h (Maxamed, Mohamed).
+_FOLDS = (("ou", "u"), ("oo", "u"), ("ee", "i"), ("w", "v"), ("kh", "h"), ("q", "k"),
+          ("ph", "f"), ("y", "i"), ("j", "i"), ("x", "h"))
+_NOT_LETTER = re.compile(r"[^a-z]+")
+# A leading Arabic article before a consonant ("alhasan", "elhassan", and "lhsn" from
+# Arabic script, which is written without short vowels): the code is of the name
+# without it, so Hassan and Al-Hassan share their keys.
+_ARTICLE = re.compile(r"^(?:(?:al|el|ul)(?=[^aeiou][a-z]{3,})|l(?=[^aeiouy]{2}))")
+
+
+@lru_cache(maxsize=65536)
+def plain(text: str) -> str:
+    """Lowercase ASCII letters and single spaces: transliterated, diacritics gone."""
+    ascii_text = anyascii(text).lower().replace("'", "").replace("\u2019", "")
+    return " ".join(_NOT_LETTER.sub(" ", ascii_text).split())
+
+
+def tokens(text: str) -> tuple[str, ...]:
+    """The name's tokens without particles (unless the name is nothing else)."""
+    parts = plain(text).split()
+    kept = tuple(part for part in parts if part not in PARTICLES)
+    return kept or tuple(parts)
+
+
+def bare(token: str) -> str:
+    """The token without a leading Arabic article (alhasan -> hasan)."""
+    return _ARTICLE.sub("", token)
+
+
+@lru_cache(maxsize=65536)
+def code(token: str) -> str:
+    """The token's phonetic code, after the article and romanisation folds."""
+    folded = bare(token)
+    for old, new in _FOLDS:
+        folded = folded.replace(old, new)
+    return jellyfish.metaphone(folded) or folded[:4].upper()
+
+
+@dataclass(frozen=True, slots=True)
+class NameForm:
+    """One spelling of a full name, ready for scoring: its tokens and their codes."""
+
+    tokens: tuple[str, ...]
+    codes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, given: str, family: str) -> NameForm:
+        toks = tokens(f"{given} {family}")
+        return cls(toks, tuple(code(t) for t in toks))
+
+
+def blocking_keys(pool: str, forms: Iterable[NameForm]) -> set[str]:
+    """Every key the subject is filed under in ``pool`` (the year is kept apart)."""
+    keys: set[str] = set()
+    for form in forms:
+        codes = [c for c in form.codes if c]
+        if len(codes) == 1:
+            keys.add(f"{pool}|{codes[0]}|")
+        for i, lead in enumerate(codes):
+            for j, other in enumerate(codes):
+                if i != j:
+                    keys.add(f"{pool}|{lead}|{other[0]}")
+    return keys
+
+
+def probe_years(year: int | None) -> tuple[int, ...] | None:
+    """The birth years a probe searches: its own and its last two digits transposed
+    (1989 for 1998); None searches every year."""
+    if year is None:
+        return None
+    swapped = year - year % 100 + (year % 10) * 10 + (year // 10) % 10
+    return (year,) if swapped == year else (year, swapped)
