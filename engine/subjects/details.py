@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -95,7 +95,7 @@ def born(date_of_birth: date | None, birth_year: int | None) -> BirthDate | None
 
 
 def details(
-    names: list[Mapping[str, Any]],
+    names: Sequence[Mapping[str, Any]],
     *,
     date_of_birth: date | None = None,
     birth_year: int | None = None,
