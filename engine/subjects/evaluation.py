@@ -249,13 +249,17 @@ class Quality:
 
 
 def evaluate(threshold: float, count: int = 4000, *, seed: int = 18) -> Quality:
-    """Precision and recall of ``scoring.score`` at ``threshold`` on the shipped set."""
+    """Precision and recall of candidate search at ``threshold`` on the shipped set: a
+    pair is found when a search for ``b`` (the new referral) reads ``a``'s block and
+    scores it at ``threshold`` or more."""
     from engine.subjects.scoring import score
+    from engine.subjects.search import in_block
 
     tp = fp = fn = n = 0
     for pair in labelled_pairs(count, seed=seed):
         n += 1
-        found = score(pair.a, pair.b, pair.a.forms(), pair.b.forms()).score >= threshold
+        found = in_block("eval", pair.b, pair.a) and (
+            score(pair.b, pair.a, pair.b.forms(), pair.a.forms()).score >= threshold)
         tp += found and pair.same
         fp += found and not pair.same
         fn += (not found) and pair.same

@@ -30,14 +30,19 @@ PARTICLES = frozenset(
 # Romanisation pairs that metaphone does not already fold, applied before coding only
 # (scoring still compares the spellings): ou/oo/u and ee/i (Yusuf, Youssef, Yousef),
 # w/v (Kowalski, Kovalsky), kh/h and q/k (Khalid, Halid; Qasim, Kasim), ph/f, and
-# Somali x for h (Maxamed, Mohamed).
-_FOLDS = (("ou", "u"), ("oo", "u"), ("ee", "i"), ("w", "v"), ("kh", "h"), ("q", "k"),
-          ("ph", "f"), ("y", "i"), ("j", "i"), ("x", "h"))
+# Somali x for h (Maxamed, Mohamed), Polish sz and cz (Szymanski, Shimansky).
+_FOLDS = (("sz", "sh"), ("cz", "ch"), ("ou", "u"), ("oo", "u"), ("ee", "i"), ("w", "v"),
+          ("kh", "h"), ("q", "k"), ("ph", "f"), ("y", "i"), ("j", "i"), ("x", "h"))
+_DOUBLED = re.compile(r"([a-z])\1+")
 _NOT_LETTER = re.compile(r"[^a-z]+")
-# A leading Arabic article before a consonant ("alhasan", "elhassan", and "lhsn" from
-# Arabic script, which is written without short vowels): the code is of the name
-# without it, so Hassan and Al-Hassan share their keys.
-_ARTICLE = re.compile(r"^(?:(?:al|el|ul)(?=[^aeiou][a-z]{3,})|l(?=[^aeiouy]{2}))")
+# A leading Arabic article ("alhasan", "elamin", and "lhsn" from Arabic script, which is
+# written without short vowels): a token that may start with one is also coded without
+# it, so Hassan and Al-Hassan share their keys while Alison keeps its own.
+_ARTICLE = re.compile(r"^(?:(?:al|el|ul)(?=[a-z]{4,})|l(?=[^aeiouy]{2}))")
+# Somali writes the Arabic ayn as a leading c (Cabdi, Cali, Cigaal): such a token is
+# also coded without it, so it meets Abdi, Ali and Egal.
+_AYN = re.compile(r"^c(?=[aeiou])")
+_VOWELS = "AEIOU"
 
 
 @lru_cache(maxsize=65536)
@@ -61,11 +66,27 @@ def bare(token: str) -> str:
 
 @lru_cache(maxsize=65536)
 def code(token: str) -> str:
-    """The token's phonetic code, after the article and romanisation folds."""
-    folded = bare(token)
+    """The token's phonetic code, after the romanisation folds and with doubled letters
+    single (metaphone drops a doubled leading vowel: Aadan would lose its A)."""
+    folded = token
     for old, new in _FOLDS:
         folded = folded.replace(old, new)
-    return jellyfish.metaphone(folded) or folded[:4].upper()
+    folded = _DOUBLED.sub(r"\1", folded)
+    found = jellyfish.metaphone(folded) or folded[:4].upper()
+    # Metaphone keeps a leading vowel as written; transliterations disagree on it
+    # (Ibrahim, Ebrahim; Omar, Umar), so every leading vowel codes as A.
+    return "A" + found[1:] if found[0] in _VOWELS else found
+
+
+@lru_cache(maxsize=65536)
+def codes(token: str) -> tuple[str, ...]:
+    """The token's code, and its codes without a leading article or ayn where it may
+    have one."""
+    found = [code(token)]
+    for stripped in (bare(token), _AYN.sub("", token)):
+        if stripped != token and code(stripped) not in found:
+            found.append(code(stripped))
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,25 +94,27 @@ class NameForm:
     """One spelling of a full name, ready for scoring: its tokens and their codes."""
 
     tokens: tuple[str, ...]
-    codes: tuple[str, ...]
+    # Per token, its codes (two for a token that may start with an article).
+    codes: tuple[tuple[str, ...], ...]
 
     @classmethod
     def of(cls, given: str, family: str) -> NameForm:
         toks = tokens(f"{given} {family}")
-        return cls(toks, tuple(code(t) for t in toks))
+        return cls(toks, tuple(codes(t) for t in toks))
 
 
 def blocking_keys(pool: str, forms: Iterable[NameForm]) -> set[str]:
     """Every key the subject is filed under in ``pool`` (the year is kept apart)."""
     keys: set[str] = set()
     for form in forms:
-        codes = [c for c in form.codes if c]
-        if len(codes) == 1:
-            keys.add(f"{pool}|{codes[0]}|")
-        for i, lead in enumerate(codes):
-            for j, other in enumerate(codes):
+        per_token = form.codes
+        if len(per_token) == 1:
+            keys.update(f"{pool}|{lead}|" for lead in per_token[0])
+        for i, leads in enumerate(per_token):
+            for j, others in enumerate(per_token):
                 if i != j:
-                    keys.add(f"{pool}|{lead}|{other[0]}")
+                    keys.update(f"{pool}|{lead}|{other[0]}" for lead in leads
+                                for other in others)
     return keys
 
 

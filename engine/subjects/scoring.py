@@ -42,7 +42,8 @@ class Match:
     reasons: tuple[Reason, ...]
 
 
-def _token_similarity(a: str, b: str, code_a: str, code_b: str) -> float:
+def _token_similarity(a: str, b: str, codes_a: tuple[str, ...],
+                      codes_b: tuple[str, ...]) -> float:
     if a == b:
         return 1.0
     spelled = max(
@@ -50,7 +51,7 @@ def _token_similarity(a: str, b: str, code_a: str, code_b: str) -> float:
         JaroWinkler.normalized_similarity(bare(a), bare(b)),
         fuzz.ratio(a, b) / 100.0,
     )
-    return max(spelled, PHONETIC) if code_a and code_a == code_b else spelled
+    return max(spelled, PHONETIC) if set(codes_a) & set(codes_b) else spelled
 
 
 def _assign(short: NameForm, long: NameForm) -> tuple[float, bool]:
@@ -99,7 +100,8 @@ def _name_detail(a: NameForm, b: NameForm, score: float, swapped: bool, fewer: b
     if fewer:
         parts.append("a name missing")
     if score < 1.0:
-        parts.append("phonetic match" if set(a.codes) & set(b.codes) else "spelling variant")
+        phonetic = {c for cs in a.codes for c in cs} & {c for cs in b.codes for c in cs}
+        parts.append("phonetic match" if phonetic else "spelling variant")
     return ", ".join(parts) or "same"
 
 

@@ -20,7 +20,7 @@ from engine.store.tables import Case
 from engine.subjects import store
 from engine.subjects.access import Scope, matching, no_subject, scope, seeing
 from engine.subjects.details import SubjectDetails
-from engine.subjects.scoring import score
+from engine.subjects.search import search
 from engine.subjects.tables import CaseSubject, Subject, SubjectDecision
 from engine.subjects.views import CandidateView, OtherCase, PriorContactView, SubjectView
 
@@ -112,14 +112,7 @@ def _decisions(session: Session, case_id: int) -> dict[int, str]:
 
 def _candidates(session: Session, found: Scope, threshold: float) -> list[CandidateView]:
     subject, mine = _subject_of(session, found.case.id)
-    forms = mine.forms()
-    scored = {}
-    for sid, theirs in store.block(session, found.pool, mine, forms).items():
-        if sid == subject.id:
-            continue
-        match = score(mine, theirs, forms, theirs.forms())
-        if match.score >= threshold:
-            scored[sid] = match
+    scored = search(session, found.pool, mine, threshold=threshold, exclude=subject.id)
     if not scored:
         return []
     rows = session.execute(
