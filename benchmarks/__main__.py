@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import bulk, decide, event, latency, scale, simulate, tick
+from benchmarks import bulk, decide, event, latency, matching, scale, simulate, tick
 from benchmarks.report import FIGURES, Figure, Report, skipped, table
 from benchmarks.world import VirtualClock, postgres_available, temporary_database
 from engine import clock
@@ -172,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
             say(f"latency on {kind}")
             report.add(latency.run(kind, folder, timers_count=plan.latency_timers,
                                    window=plan.latency_window))
+        if "matching" in wanted:
+            say("matching: " + ", ".join(kinds))
+            report.add(matching.run(kinds, folder, quick=args.quick, pg_problem=pg_problem))
     report.seconds = clock.monotonic() - started
     report.notes.append(
         f"load average (1 min) {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at "

@@ -1,8 +1,8 @@
 """Subject rows: writing a subject with its names and keys, and reading candidate blocks.
 
 Candidate search is two statements whatever the number of subjects: the probe's keys
-(with its birth years) select the block rows through ``ix_subject_keys_block``, and the
-same statement brings back those subjects' details and names for scoring.
+(with its birth years) select the block's subject ids through ``ix_subject_keys_block``,
+and a second statement brings back those subjects' details and names for scoring.
 """
 
 from __future__ import annotations
@@ -116,18 +116,18 @@ _BLOCK_BY_YEAR = select(_block.subject_id).where(
 
 def block(session: Session, pool: str, details: SubjectDetails,
           forms: Sequence[NameForm]) -> dict[int, SubjectDetails]:
-    """The subjects filed under any of the probe's keys, with their details."""
+    """The subjects filed under any of the probe's keys, with their details.
+
+    Two statements, the ids first: as one (``id IN (subquery)`` joined to the names), the
+    PostgreSQL planner may hash the whole names table instead of looking ids up.
+    """
     keys = sorted(keys_for(pool, details, forms))
     if not keys:
         return {}
     years = probe_years(details.born.year if details.born else None)
     params: dict[str, Any] = {"b_keys": keys}
-    inner = _BLOCK_ANY_YEAR
+    statement = _BLOCK_ANY_YEAR
     if years is not None:
-        inner, params["b_years"] = _BLOCK_BY_YEAR, list(years)
-    rows = session.execute(
-        select(*_COLUMNS).join(SubjectName, SubjectName.subject_id == Subject.id)
-        .where(Subject.id.in_(inner)).order_by(Subject.id, SubjectName.id),
-        params,
-    )
-    return _grouped(rows)
+        statement, params["b_years"] = _BLOCK_BY_YEAR, list(years)
+    ids = set(session.scalars(statement, params))
+    return details_of(session, ids)
