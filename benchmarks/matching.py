@@ -22,7 +22,9 @@ from typing import Any
 
 from rapidfuzz import fuzz
 from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateIndex
 
 from benchmarks.people import POOL, person, probe, recorded
 from benchmarks.raw import Raw
@@ -35,7 +37,7 @@ from engine.subjects.evaluation import evaluate, labelled_pairs
 from engine.subjects.names import plain
 from engine.subjects.search import search
 from engine.subjects.store import key_rows
-from engine.subjects.tables import Subject
+from engine.subjects.tables import Subject, SubjectKey, SubjectName
 
 QUALITY_TARGET = 0.95
 P95_TARGET_MS = 50.0
@@ -43,11 +45,8 @@ GROWTH_TARGET = 2.0
 CHUNK = 50_000
 PROBES = 200
 _NOW = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
-_INDEXES = {
-    "ix_subject_keys_block": "subject_keys (key, birth_year, subject_id)",
-    "ix_subject_keys_subject": "subject_keys (subject_id)",
-    "ix_subject_names_subject": "subject_names (subject_id)",
-}
+# Dropped for the COPY and built again after it, as the tables declare them.
+_INDEXES = [*SubjectKey.__table__.indexes, *SubjectName.__table__.indexes]  # type: ignore[attr-defined]
 
 
 def _floor_match(a: SubjectDetails, b: SubjectDetails) -> bool:
@@ -96,7 +95,7 @@ def _rows(first: int, last: int, ts: Any) -> tuple[list[tuple[Any, ...]], ...]:
         assert born is not None
         subjects.append((sid, POOL, born.year, born.month, born.day, d.locality, "{}", ts, ts))
         names.extend((sid, sid, n.kind, n.given, n.family) for n in d.names)
-        keys.extend((row["subject_id"], row["key"], row["birth_year"])
+        keys.extend((row["subject_id"], row["key"], row["birth_year"], row["born"])
                     for row in key_rows(sid, POOL, d, d.forms()))
     return subjects, names, keys
 
@@ -105,7 +104,7 @@ _TABLES = {
     "subjects": "id, pool, birth_year, birth_month, birth_day, locality, identifiers, "
                 "recorded_at, updated_at",
     "subject_names": "id, subject_id, kind, given, family",
-    "subject_keys": "subject_id, key, birth_year",
+    "subject_keys": "subject_id, key, birth_year, born",
 }
 
 
@@ -129,8 +128,8 @@ def load(db: Database, first: int, last: int) -> None:
         if raw.pg:
             # Index and foreign-key upkeep row by row would cost more than the COPY itself.
             raw.execute("SET session_replication_role = replica")
-            for name in _INDEXES:
-                raw.execute(f"DROP INDEX IF EXISTS {name}")
+            for index in _INDEXES:
+                raw.execute(f"DROP INDEX IF EXISTS {index.name}")
         ts = raw.ts(_NOW)
         for start in range(first, last, CHUNK):
             for table, rows in zip(_TABLES, _rows(start, min(start + CHUNK, last), ts),
@@ -138,8 +137,8 @@ def load(db: Database, first: int, last: int) -> None:
                 _write(raw, table, rows)
         if raw.pg:
             raw.execute("SET maintenance_work_mem = '256MB'")
-            for name, columns in _INDEXES.items():
-                raw.execute(f"CREATE INDEX {name} ON {columns}")
+            for index in _INDEXES:
+                raw.execute(str(CreateIndex(index).compile(dialect=postgresql.dialect())))
         raw.commit()
         if raw.pg:
             raw.conn.autocommit = True

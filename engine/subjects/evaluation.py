@@ -258,7 +258,7 @@ def evaluate(threshold: float, count: int = 4000, *, seed: int = 18) -> Quality:
     tp = fp = fn = n = 0
     for pair in labelled_pairs(count, seed=seed):
         n += 1
-        found = in_block("eval", pair.b, pair.a) and (
+        found = in_block("eval", pair.b, pair.a, threshold) and (
             score(pair.b, pair.a, pair.b.forms(), pair.a.forms()).score >= threshold)
         tp += found and pair.same
         fp += found and not pair.same

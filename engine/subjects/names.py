@@ -6,9 +6,10 @@ Every spelling is brought to plain lowercase ASCII with ``anyascii`` (Nguyễn -
 (Al-Hassan, al Hassan and Alhassan all code as Hassan), and each token gets a phonetic
 code from ``jellyfish``'s metaphone (Mohammed, Muhammad and Mohamed are all MHMT).
 
-Blocking keys pair the code of one token with the first letter of another's, in both
-orders: swapped given and family names give the same keys, a missing middle name
-leaves the other pairs, and a typo in one token still leaves the keys led by the other.
+Blocking keys pair the codes of two tokens (exact keys), and the code of one token
+with the first letter of another's (loose keys, in both orders): swapped given and
+family names give the same keys, a missing middle name leaves the other pairs, and a
+typo in one token still leaves the loose keys led by the other.
 """
 
 from __future__ import annotations
@@ -103,19 +104,29 @@ class NameForm:
         return cls(toks, tuple(codes(t) for t in toks))
 
 
-def blocking_keys(pool: str, forms: Iterable[NameForm]) -> set[str]:
-    """Every key the subject is filed under in ``pool`` (the year is kept apart)."""
-    keys: set[str] = set()
+def blocking_keys(pool: str, forms: Iterable[NameForm]) -> tuple[set[str], set[str]]:
+    """The subject's keys in ``pool``: exact ones (the codes of two tokens, order-free)
+    and typo-tolerant ones (one token's code and the first letter of another's)."""
+    exact: set[str] = set()
+    loose: set[str] = set()
     for form in forms:
         per_token = form.codes
         if len(per_token) == 1:
-            keys.update(f"{pool}|{lead}|" for lead in per_token[0])
+            exact.update(f"{pool}|{lead}" for lead in per_token[0])
         for i, leads in enumerate(per_token):
             for j, others in enumerate(per_token):
-                if i != j:
-                    keys.update(f"{pool}|{lead}|{other[0]}" for lead in leads
-                                for other in others)
-    return keys
+                if i == j:
+                    continue
+                for lead in leads:
+                    loose.update(f"{pool}|{lead}|{other[0]}" for other in others)
+                    exact.update(f"{pool}|{'+'.join(sorted((lead[:3], other[:3])))}"
+                                 for other in others if i < j)
+    return exact, loose
+
+
+def swap_year(year: int) -> int:
+    """The year with its last two digits transposed (1998 -> 1989)."""
+    return year - year % 100 + (year % 10) * 10 + (year // 10) % 10
 
 
 def probe_years(year: int | None) -> tuple[int, ...] | None:
@@ -123,5 +134,5 @@ def probe_years(year: int | None) -> tuple[int, ...] | None:
     (1989 for 1998); None searches every year."""
     if year is None:
         return None
-    swapped = year - year % 100 + (year % 10) * 10 + (year // 10) % 10
+    swapped = swap_year(year)
     return (year,) if swapped == year else (year, swapped)

@@ -17,13 +17,21 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 
 from engine.subjects.details import BirthDate, SubjectDetails
-from engine.subjects.names import NameForm, bare, plain
+from engine.subjects.names import NameForm, bare, plain, swap_year
 
 # Below this name score the rest cannot make a match: a shared birthday is no evidence
 # that two different names belong to one person.
 NAME_GATE = 0.78
 WEIGHTS = {"name": 0.55, "date_of_birth": 0.35, "locality": 0.10}
 PHONETIC = 0.93
+NEAR_DATE = 0.85  # day and month swapped, or two digits transposed
+SAME_YEAR_OTHER_DATE = 0.2
+
+
+def best_possible(dob: float) -> float:
+    """The highest total a candidate can reach with this date-of-birth score (names and
+    locality perfect): candidate search leaves out dates that cannot reach the threshold."""
+    return WEIGHTS["name"] + WEIGHTS["date_of_birth"] * dob + WEIGHTS["locality"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +124,6 @@ def name_score(mine: Sequence[NameForm], theirs: Sequence[NameForm]) -> tuple[fl
     return best, detail
 
 
-def _swap_year(year: int) -> int:
-    return year - year % 100 + (year % 10) * 10 + (year // 10) % 10
-
-
 def _digits_transposed(x: int, y: int) -> bool:
     return x != y and f"{x:02d}" == f"{y:02d}"[::-1]
 
@@ -128,17 +132,17 @@ def _full_dates(a: BirthDate, b: BirthDate) -> tuple[float, str]:
     if (a.year, a.month, a.day) == (b.year, b.month, b.day):
         return 1.0, "exact"
     if a.year == b.year and (a.month, a.day) == (b.day, b.month):
-        return 0.85, "day and month swapped"
+        return NEAR_DATE, "day and month swapped"
     same_year = a.year == b.year
     one_transposed = (
         (same_year and a.month == b.month and _digits_transposed(a.day or 0, b.day or 0))
         or (same_year and a.day == b.day and _digits_transposed(a.month or 0, b.month or 0))
-        or ((a.month, a.day) == (b.month, b.day) and _swap_year(a.year) == b.year)
+        or ((a.month, a.day) == (b.month, b.day) and swap_year(a.year) == b.year)
     )
     if one_transposed:
-        return 0.85, "transposed digits"
+        return NEAR_DATE, "transposed digits"
     if same_year:
-        return 0.2, "same year, different date"
+        return SAME_YEAR_OTHER_DATE, "same year, different date"
     return 0.0, "different"
 
 
@@ -149,7 +153,7 @@ def dob_score(a: BirthDate | None, b: BirthDate | None) -> tuple[float, str]:
         return _full_dates(a, b)
     if a.year == b.year:
         return 0.75, "year only"
-    if _swap_year(a.year) == b.year:
+    if swap_year(a.year) == b.year:
         return 0.55, "year only, transposed digits"
     return 0.0, "different"
 

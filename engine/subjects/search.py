@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from engine.subjects import store
 from engine.subjects.details import SubjectDetails
-from engine.subjects.names import probe_years
 from engine.subjects.scoring import Match, score
 
 
@@ -20,7 +19,7 @@ def search(session: Session, pool: str, probe: SubjectDetails, *, threshold: flo
     """Subjects of ``pool`` scoring at least ``threshold`` against ``probe``, by id."""
     forms = probe.forms()
     found: dict[int, Match] = {}
-    for sid, theirs in store.block(session, pool, probe, forms).items():
+    for sid, theirs in store.block(session, pool, probe, forms, threshold).items():
         if sid == exclude:
             continue
         match = score(probe, theirs, forms, theirs.forms())
@@ -29,13 +28,7 @@ def search(session: Session, pool: str, probe: SubjectDetails, *, threshold: flo
     return found
 
 
-def in_block(pool: str, probe: SubjectDetails, other: SubjectDetails) -> bool:
+def in_block(pool: str, probe: SubjectDetails, other: SubjectDetails,
+             threshold: float) -> bool:
     """Would a search for ``probe`` read ``other``? (The block statement, in Python.)"""
-    ids = store.identifier_keys(pool, probe.identifiers)
-    if ids & store.identifier_keys(pool, other.identifiers):
-        return True
-    names = store.keys_for(pool, probe, probe.forms()) - ids
-    if not names & store.keys_for(pool, other, other.forms()):
-        return False
-    years = probe_years(probe.born.year if probe.born else None)
-    return years is None or other.born is None or other.born.year in years
+    return store.in_block(pool, probe, other, threshold)

@@ -47,21 +47,24 @@ class SubjectName(Base):
 
 
 class SubjectKey(Base):
-    """A blocking key: candidate search reads only the rows of the probe's keys.
+    """A blocking key: candidate search reads only the rows of the probe's keys, years
+    and dates, each an equality lookup in ``ix_subject_keys_block``.
 
-    ``birth_year`` NULL is a subject whose year is unknown, found by every probe.
+    ``birth_year`` 0 and ``born`` ``-`` are a subject whose date is unknown (and every
+    identifier key), found by every probe; ``born`` is ``2008`` for a year alone.
     """
 
     __tablename__ = "subject_keys"
     __table_args__ = (
-        Index("ix_subject_keys_block", "key", "birth_year", "subject_id"),
+        Index("ix_subject_keys_block", "key", "birth_year", "born", "subject_id"),
         Index("ix_subject_keys_subject", "subject_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(160))
-    birth_year: Mapped[int | None] = mapped_column(Integer, default=None)
+    birth_year: Mapped[int] = mapped_column(Integer)
+    born: Mapped[str] = mapped_column(String(10))
 
 
 class CaseSubject(Base):

@@ -32,11 +32,14 @@ def _person(given: str, family: str, born: BirthDate | None = None) -> SubjectDe
 def test_transliteration_variants_share_a_block_and_score_high(
     a: tuple[str, str], b: tuple[str, str],
 ) -> None:
-    one, two = NameForm.of(*a), NameForm.of(*b)
-    assert blocking_keys("p", [one]) & blocking_keys("p", [two])
+    exact = [blocking_keys("p", [NameForm.of(*name)])[0] for name in (a, b)]
+    assert exact[0] & exact[1]  # even a probe with a year alone reads the other's block
+    threshold = Settings().match_threshold
     born = BirthDate(2008, 3, 1)
-    match = _match(_person(*a, born), _person(*b, born))
-    assert match.score >= Settings().match_threshold, match
+    one, two = _person(*a, born), _person(*b, born)
+    assert in_block("p", two, one, threshold) and in_block("p", one, two, threshold)
+    match = _match(one, two)
+    assert match.score >= threshold, match
 
 
 def test_a_missing_middle_name_a_typo_and_diacritics_still_match() -> None:
@@ -45,7 +48,20 @@ def test_a_missing_middle_name_a_typo_and_diacritics_still_match() -> None:
     for other in (_person("Muhammad", "Qureshi", born), _person("Muhamamd", "Qureshi", born),
                   _person("Mühammad Ali", "Qureshi", born)):
         assert _match(full, other).score >= 0.75
-        assert in_block("p", other, full)
+        assert in_block("p", other, full, 0.75)
+
+
+def test_a_full_date_reads_only_near_dates_and_a_year_alone_its_whole_year() -> None:
+    born = BirthDate(1990, 3, 12)
+    probe = _person("Muhammad", "Khan", born)
+    for near in (born, BirthDate(1990, 12, 3), BirthDate(1990, 3, 21), BirthDate(1990),
+                 BirthDate(1909, 3, 12), None):
+        assert in_block("p", probe, _person("Mohammed", "Khan", near), 0.75), near
+    other_day = _person("Mohammed", "Khan", BirthDate(1990, 8, 2))
+    assert not in_block("p", probe, other_day, 0.75)
+    assert in_block("p", probe, other_day, 0.7)  # a threshold it could reach: read
+    assert in_block("p", _person("Muhammad", "Khan", BirthDate(1990)), other_day, 0.75)
+    assert not in_block("p", probe, _person("Mohammed", "Khan", BirthDate(1991, 3, 12)), 0.75)
 
 
 def test_namesakes_born_on_other_days_are_not_candidates() -> None:

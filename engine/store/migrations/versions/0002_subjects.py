@@ -53,11 +53,14 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("subject_id", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=160), nullable=False),
-        sa.Column("birth_year", sa.Integer(), nullable=True),
+        sa.Column("birth_year", sa.Integer(), nullable=False),
+        sa.Column("born", sa.String(length=10), nullable=False),
         sa.ForeignKeyConstraint(["subject_id"], ["subjects.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_subject_keys_block", "subject_keys", ["key", "birth_year", "subject_id"])
+    op.create_index(
+        "ix_subject_keys_block", "subject_keys", ["key", "birth_year", "born", "subject_id"]
+    )
     op.create_index("ix_subject_keys_subject", "subject_keys", ["subject_id"])
     op.create_table(
         "case_subjects",
