@@ -100,8 +100,14 @@ class NameForm:
 
     @classmethod
     def of(cls, given: str, family: str) -> NameForm:
-        toks = tokens(f"{given} {family}")
-        return cls(toks, tuple(codes(t) for t in toks))
+        return _form(given, family)
+
+
+@lru_cache(maxsize=65536)
+def _form(given: str, family: str) -> NameForm:
+    # Cached: a search scores every name of its block, and common names recur.
+    toks = tokens(f"{given} {family}")
+    return NameForm(toks, tuple(codes(t) for t in toks))
 
 
 def blocking_keys(pool: str, forms: Iterable[NameForm]) -> tuple[set[str], set[str]]:

@@ -54,7 +54,8 @@ def attach_subject(session: Session, case_id: int, details: SubjectDetails, *,
                    ) -> SubjectView:
     """Record (or replace) who the case is about; only roles that may see it may."""
     found = seeing(session, case_id, agency_id, role)
-    subject = _save(session, found, details, sorted(found.readers)[0], now)
+    acting = sorted(found.readers & found.definition.subjects.visible_to)[0]
+    subject = _save(session, found, details, acting, now)
     return _view(found.case.id, subject, details)
 
 
