@@ -108,17 +108,6 @@ _TABLES = {
 }
 
 
-def _write(raw: Raw, table: str, rows: list[tuple[Any, ...]]) -> None:
-    columns = _TABLES[table]
-    if raw.pg:
-        with raw.cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join("?" * len(columns.split(",")))
-    raw.cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
-
-
 def load(db: Database, first: int, last: int) -> None:
     """Subjects ``first`` to ``last - 1`` of the population, with the rows the engine's
     ``store.write_subject`` writes (names and keys from the same functions)."""
@@ -134,7 +123,7 @@ def load(db: Database, first: int, last: int) -> None:
         for start in range(first, last, CHUNK):
             for table, rows in zip(_TABLES, _rows(start, min(start + CHUNK, last), ts),
                                    strict=True):
-                _write(raw, table, rows)
+                raw.bulk_insert(table, _TABLES[table], rows)
         if raw.pg:
             raw.execute("SET maintenance_work_mem = '256MB'")
             for index in _INDEXES:
