@@ -24,7 +24,6 @@ from api.schemas_subjects import (
     SubjectQuery,
 )
 from engine.subjects import service
-from engine.subjects.details import details
 
 router = APIRouter(tags=["subjects"])
 
@@ -41,10 +40,7 @@ AsRole = Annotated[SubjectQuery, Query()]
 )
 def put_subject(case_id: CaseId, body: SubjectIn, caller: CallerDep, session: SessionDep,
                 now: NowDep) -> dict[str, Any]:
-    checked = details([n.model_dump() for n in body.names], date_of_birth=body.date_of_birth,
-                      birth_year=body.birth_year, locality=body.locality,
-                      identifiers=body.identifiers)
-    view = service.attach_subject(session, case_id, checked, agency_id=caller.agency_id,
+    view = service.attach_subject(session, case_id, body.details(), agency_id=caller.agency_id,
                                   now=now, role=body.role)
     session.commit()
     return view.as_dict()

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import Id, Name
+from engine.subjects.details import SubjectDetails, details
 
 Text200 = Annotated[str, Field(max_length=200)]
 
@@ -26,7 +27,10 @@ class NameIn(_In):
     )
 
 
-class SubjectIn(_In):
+class SubjectFields(_In):
+    """Who a case is about. Also the shape for a ``subject`` given with a new referral
+    (``POST /cases``), where the opener's role needs no naming."""
+
     names: list[NameIn] = Field(min_length=1, max_length=20)
     date_of_birth: date | None = None
     birth_year: int | None = Field(default=None, ge=1900, le=2100,
@@ -36,6 +40,15 @@ class SubjectIn(_In):
                       Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=dict, max_length=10,
         description="Official identifiers by type (e.g. `pnc`); a shared one decides a match.")
+
+    def details(self) -> SubjectDetails:
+        """The engine's checked form (``InvalidInput`` for what the shape cannot say)."""
+        return details([n.model_dump() for n in self.names], date_of_birth=self.date_of_birth,
+                       birth_year=self.birth_year, locality=self.locality,
+                       identifiers=self.identifiers)
+
+
+class SubjectIn(SubjectFields):
     role: Name | None = Field(default=None, description="Act in this role on the case.")
 
 
