@@ -18,11 +18,11 @@ from api.deps import NowDep, SessionDep
 from api.schemas import (
     MAX_ID,
     AssignIn,
-    CaseIn,
     EventIn,
     ReadQuery,
     errors,
 )
+from api.schemas_subjects import ReferralIn
 from engine import CaseView, EventView, agency_by_name
 from engine.errors import InvalidInput, NotFound
 
@@ -53,7 +53,7 @@ def _agency_id(session: Session, agency: int | str) -> int:
     responses=errors(401, 403, 404, 409, 413, 415, 422),
     summary="Open a case (an agency must take a role on it)",
 )
-def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep) -> CaseView:
+def post_case(body: ReferralIn, caller: CallerDep, session: SessionDep, now: NowDep) -> CaseView:
     assignments = {role: _agency_id(session, agency) for role, agency in body.assignments.items()}
     case = engine.open_case(
         session,
@@ -64,6 +64,9 @@ def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep)
         now=now,
         agency_id=caller.agency_id,
     )
+    if body.subject is not None:
+        engine.attach_at_open(session, case.id, body.subject.details(),
+                              agency_id=caller.agency_id, now=now)
     session.commit()
     return case
 

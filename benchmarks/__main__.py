@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import bulk, decide, event, latency, scale, simulate, tick
+from benchmarks import bulk, decide, event, latency, matching, scale, simulate, tick
 from benchmarks.report import FIGURES, Figure, Report, skipped, table
 from benchmarks.world import VirtualClock, postgres_available, temporary_database
 from engine import clock
@@ -175,6 +175,10 @@ def measure(run: Run, report: Report, folder: Path) -> None:
         say(f"latency on {kind}")
         report.add(latency.run(kind, folder, timers_count=plan.latency_timers,
                                window=plan.latency_window))
+    if "matching" in wanted:
+        say("matching: " + ", ".join(run.kinds))
+        report.add(matching.run(list(run.kinds), folder, quick=run.quick,
+                                pg_problem=run.pg_problem))
 
 
 def database_figures(run: Run, kind: str, folder: Path) -> list[Figure]:

@@ -170,11 +170,4 @@ def load_cases(db: Database, setup: Setup, count: int, *, opened_at: datetime = 
 
 
 def _write(raw: Raw, table: str, rows: list[tuple[Any, ...]]) -> None:
-    columns = _COLUMNS[table]
-    if raw.pg:
-        with raw.cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join("?" * len(columns.split(",")))
-    raw.cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+    raw.bulk_insert(table, _COLUMNS[table], rows)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FIGURES = ("decide", "event", "tick", "scale", "latency", "simulate")
+FIGURES = ("decide", "event", "tick", "scale", "latency", "simulate", "matching")
 
 
 def median(values: Sequence[float]) -> float:

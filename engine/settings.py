@@ -36,4 +36,7 @@ class Settings(BaseSettings):
     log_channel_path: str | None = None
 
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    # Score from which another case's subject is offered as a candidate for the same
+    # person (precision and recall at this value: ``python -m benchmarks``, matching).
+    match_threshold: float = Field(default=0.75, gt=0, le=1)
     deploy_shipped_workflows: bool = True

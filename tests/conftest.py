@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 
 from engine.store.db import make_engine, upgrade
 from engine.store.tables import Base
+from engine.subjects import tables as _subject_tables  # noqa: F401  (truncated with the rest)
 
 PG_ADMIN_DSN = os.environ.get(
     "REFERRAL_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres"

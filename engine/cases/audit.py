@@ -39,6 +39,7 @@ KINDS = frozenset(
         "warning",
         "dead_letter",
         "disclosure",
+        *("subject_recorded", "subject_linked", "subject_unlinked", "subject_rejected"),
     }
 )
 

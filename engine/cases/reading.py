@@ -20,15 +20,27 @@ from engine.machine.compiled import CompiledWorkflow
 from engine.store.caserow import CaseRow
 from engine.store.tables import CaseEvent
 
+# Events about the case's subject (recorded, linked to an earlier case, ...). A reader
+# the definition keeps the subject from sees them as ``restricted`` with no data: even
+# the kind would tell a referrer that an earlier contact with the person exists.
+SUBJECT_EVENT_PREFIX = "subject_"
+RESTRICTED_KIND = "restricted"
+
 
 def event_view(event: CaseEvent, defn: Definition, readers: frozenset[str]) -> EventView:
-    data, withheld = filter_event_data(defn, event.data, readers)
+    kind = event.kind
+    data: dict[str, Any]
+    withheld: tuple[str, ...]
+    if kind.startswith(SUBJECT_EVENT_PREFIX) and not defn.subjects.sees(readers):
+        kind, data, withheld = RESTRICTED_KIND, {}, ("subject",)
+    else:
+        data, withheld = filter_event_data(defn, event.data, readers)
     return EventView(
         id=event.id,
         case_id=event.case_id,
         seq=event.seq,
         at=event.at,
-        kind=event.kind,
+        kind=kind,
         agency_id=event.agency_id,
         role=event.role,
         trigger=event.trigger,

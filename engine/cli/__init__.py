@@ -24,10 +24,11 @@ def _register() -> None:
         diagram,
         serve,
         simulate,
+        subjects,
         timers,
     )
 
-    for module in (definitions, diagram, db, cases, timers, serve, simulate):
+    for module in (definitions, diagram, db, cases, timers, serve, simulate, subjects):
         module.register(app)
 
 

@@ -21,6 +21,7 @@ from engine.definitions.model import (
     TransitionDef,
 )
 from engine.definitions.schema import SchemaResult, WorkflowSpec, validate
+from engine.definitions.subject_checks import build_subjects, check_subjects
 from engine.definitions.yamlsource import Document, YamlProblems, parse_yaml
 from engine.errors import DefinitionError, Problem
 
@@ -36,7 +37,8 @@ def load_definition(text: str, path: str = "<string>") -> Definition:
         raise DefinitionError(exc.problems) from None
     result = validate(doc)
     analysis = run_checks(doc, result)
-    problems = doc.problems + result.problems + analysis.problems
+    problems = doc.problems + result.problems + analysis.problems + check_subjects(
+        doc, result.spec)
     if problems:
         raise DefinitionError(_unique(problems))
     return _build(text, doc, result, analysis)
@@ -124,4 +126,5 @@ def _build(text: str, doc: Document, result: SchemaResult, analysis: Analysis) -
         source_path=doc.path,
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         guards=dict(analysis.guards),
+        subjects=build_subjects(spec),
     )

@@ -138,6 +138,25 @@ class MilestoneDef:
     on_enter: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SubjectsDef:
+    """``subjects:``: who sees the person a case is about and who decides on matches.
+
+    Matching only compares cases of one ``pool``, so a programme that promises its
+    clients isolation (an exit NGO) keeps them out of everyone else's candidates.
+    """
+
+    visible_to: frozenset[str] = frozenset()
+    match_by: frozenset[str] = frozenset()
+    pool: str = "default"
+
+    def sees(self, roles: frozenset[str] | set[str]) -> bool:
+        return bool(self.visible_to & set(roles))
+
+    def matches(self, roles: frozenset[str] | set[str]) -> bool:
+        return bool(self.match_by & set(roles))
+
+
 @dataclass(frozen=True)
 class Definition:
     """A whole checked workflow definition, immutable once loaded."""
@@ -159,6 +178,7 @@ class Definition:
     content_hash: str = ""
     # Compiled CEL guards keyed by their ``when`` text, built once at load time.
     guards: Mapping[str, Guard] = field(default_factory=dict, repr=False, compare=False)
+    subjects: SubjectsDef = SubjectsDef()
 
     @property
     def key(self) -> tuple[str, int]:

@@ -171,6 +171,15 @@ class TimerSpec(Spec):
     description: StrictStr | None = None
 
 
+class SubjectsSpec(Spec):
+    """Who may see the person a case is about, who may match them, and against what."""
+
+    visible_to: Names | None = None
+    match_by: Names | None = None
+    pool: StrictStr | None = None
+    description: StrictStr | None = None
+
+
 def _mapping_of(item: Any) -> Any:
     return Annotated[dict[StrictStr, item], BeforeValidator(_empty_mapping)]
 
@@ -188,6 +197,7 @@ class WorkflowSpec(Spec):
     milestones: _mapping_of(MilestoneSpec) = {}  # type: ignore[valid-type]
     transitions: Annotated[list[TransitionSpec], BeforeValidator(_empty_list)]
     timers: Annotated[list[TimerSpec], BeforeValidator(_empty_list)] = []
+    subjects: Annotated[SubjectsSpec, BeforeValidator(_empty_mapping)] | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +242,7 @@ def _partial(data: dict[Any, Any]) -> tuple[WorkflowSpec, dict[str, tuple[int, .
     version = data.get("version")
     values["version"] = version if type(version) is int and 0 < version <= MAX_VERSION else None
     values["calendar"] = _try(CalendarSpec, data.get("calendar"))
+    values["subjects"] = _try(SubjectsSpec, _empty_mapping(data.get("subjects")))
     for name, model in _SECTIONS.items():
         raw = data.get(name)
         items = raw.items() if isinstance(raw, dict) else ()

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Engine
 
 from engine.store.tables import Base
+from engine.subjects import tables as _subject_tables  # noqa: F401  (in target_metadata)
 
 config = context.config
 engine: Engine = config.attributes["engine"]
