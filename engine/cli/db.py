@@ -8,18 +8,19 @@ import typer
 
 from engine.cases.audit import verify
 from engine.cli.common import database, err, handle_errors, load_settings, out, print_json
+from engine.cli.usage import PlainCommand, PlainGroup
 from engine.clock import utcnow
 from engine.errors import DefinitionError, InvalidInput, Problem
 from engine.machine.deploy import DeployResult, deploy, list_workflows
 from engine.store.db import current_revision, upgrade
 
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+db_app = typer.Typer(cls=PlainGroup, help="Database schema.", no_args_is_help=True)
+audit_app = typer.Typer(cls=PlainGroup, help="The audit trail.", no_args_is_help=True)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", cls=PlainCommand)
 @handle_errors
 def db_upgrade(json: bool = JSON_OPT) -> None:
     """Apply the schema migrations (safe to run again)."""
@@ -82,7 +83,7 @@ def workflows_command(json: bool = JSON_OPT) -> None:
         out.print(f"{row.workflow} v{row.version}  {row.title}  (deployed {stamp} UTC)")
 
 
-@audit_app.command("verify")
+@audit_app.command("verify", cls=PlainCommand)
 @handle_errors
 def audit_verify(
     case: int | None = typer.Argument(None, help="Only this case."),
@@ -106,5 +107,5 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.add_typer(db_app, name="db")
     app.add_typer(audit_app, name="audit")
-    app.command("deploy")(handle_errors(deploy_command))
-    app.command("workflows")(handle_errors(workflows_command))
+    app.command("deploy", cls=PlainCommand)(handle_errors(deploy_command))
+    app.command("workflows", cls=PlainCommand)(handle_errors(workflows_command))

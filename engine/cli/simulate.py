@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.cli.common import err, handle_errors, out, print_json
+from engine.cli.usage import PlainCommand
 from engine.errors import InvalidInput, Problem
 
 if TYPE_CHECKING:
@@ -148,4 +149,4 @@ def state_label(config: tuple[str, ...]) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add ``simulate`` to ``app``."""
-    app.command("simulate")(simulate)
+    app.command("simulate", cls=PlainCommand)(simulate)

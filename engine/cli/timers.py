@@ -12,6 +12,7 @@ import typer
 
 from engine.agencies import agency_by_name
 from engine.cli.common import database, err, handle_errors, load_settings, out, print_json
+from engine.cli.usage import PlainCommand
 from engine.clock import utcnow
 from engine.embedded import EmbeddedWorker, Pass
 from engine.errors import InvalidInput
@@ -135,6 +136,6 @@ def ack_command(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    app.command("tick")(handle_errors(tick_command))
-    app.command("worker")(handle_errors(worker_command))
-    app.command("ack")(handle_errors(ack_command))
+    app.command("tick", cls=PlainCommand)(handle_errors(tick_command))
+    app.command("worker", cls=PlainCommand)(handle_errors(worker_command))
+    app.command("ack", cls=PlainCommand)(handle_errors(ack_command))
