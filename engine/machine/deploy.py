@@ -111,8 +111,10 @@ def deploy(session: Session, text: str, path: str, *, now: datetime) -> DeployRe
                 raise
     if existing.content_hash != digest:
         raise DeployConflict(
-            f"{defn.workflow} version {defn.version} is already deployed with different "
-            "content; give the changed definition a new version number",
+            f"{path}: {defn.workflow} version {defn.version} is already deployed with "
+            "different content; give the changed definition a new version number "
+            "(or restore the file as it was deployed)",
+            path=path,
             workflow=defn.workflow,
             version=defn.version,
         )
@@ -203,5 +205,7 @@ def deploy_shipped(session: Session, now: datetime) -> list[DeployResult]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.is_file() and entry.name.endswith(".yaml"):
             text = entry.read_text(encoding="utf-8")
-            results.append(deploy(session, text, f"workflows/{entry.name}", now=now))
+            # The file's real location, so a message about an edited shipped workflow
+            # names the file to fix.
+            results.append(deploy(session, text, str(entry), now=now))
     return results
