@@ -10,6 +10,7 @@ from engine.cases.audit import verify
 from engine.cli.common import database, err, handle_errors, load_settings, out, print_json
 from engine.cli.usage import PlainCommand, PlainGroup
 from engine.clock import utcnow
+from engine.definitions.loader import load_definition
 from engine.errors import DefinitionError, InvalidInput, Problem
 from engine.machine.deploy import DeployResult, deploy, list_workflows
 from engine.store.db import current_revision, upgrade
@@ -41,24 +42,48 @@ def _read(path: Path) -> str:
         raise InvalidInput(f"cannot read {path}: {exc}") from None
 
 
+def _files(paths: list[Path]) -> list[Path]:
+    """The files to deploy: a folder stands for its *.yaml files, as for ``validate``."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.yaml") if p.is_file())
+            if not found:
+                raise InvalidInput(f"no *.yaml files in directory {path}")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def _loaded(paths: list[Path]) -> list[tuple[str, str]]:
+    """(name, text) of every file, each checked before the database is opened: a wrong
+    path or a broken file is reported as such, whatever state the database is in."""
+    texts = [(str(p), _read(p)) for p in _files(paths)]
+    problems: list[Problem] = []
+    for name, text in texts:
+        try:
+            load_definition(text, name)
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise DefinitionError(problems)
+    return texts
+
+
 def deploy_command(
-    paths: list[Path] = typer.Argument(..., help="Workflow YAML files."),
+    paths: list[Path] = typer.Argument(
+        ..., metavar="PATH...", help="Workflow YAML files, or folders of them."
+    ),
     json: bool = JSON_OPT,
 ) -> None:
     """Store workflow versions: identical content is a no-op, changed content is refused."""
-    texts = [(str(p), _read(p)) for p in paths]
+    texts = _loaded(paths)
     now = utcnow()
     results: list[DeployResult] = []
-    problems: list[Problem] = []
     with database(load_settings()) as factory, factory() as session:
-        for name, text in texts:
-            try:
-                results.append(deploy(session, text, name, now=now))
-            except DefinitionError as exc:
-                problems.extend(exc.problems)
-        # All files or none: one bad file leaves the store as it was.
-        if problems:
-            raise DefinitionError(problems)
+        # All files or none: one conflicting file leaves the store as it was.
+        results = [deploy(session, text, name, now=now) for name, text in texts]
         session.commit()
     if json:
         print_json([r.as_dict() for r in results])

@@ -67,6 +67,8 @@ def check_port_free(host: str, port: int) -> None:
     token, and then end with a bind traceback.
     """
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by the last run is free to use.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -91,11 +93,8 @@ def deploy_shipped_workflows(engine: Engine) -> int:
 
 
 def show_engine_logs() -> None:
-    """The worker's and the log channel's INFO lines on stderr, beside uvicorn's own.
-
-    Without this a newcomer running the default (log channel, no path set) would never
-    see a reminder arrive: Python drops INFO records when nothing is configured.
-    """
+    """The worker's INFO lines on stderr, beside uvicorn's own: Python drops INFO
+    records when nothing is configured."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
     for name in ("engine", "referral"):
