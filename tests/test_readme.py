@@ -67,6 +67,11 @@ def test_make_run_passes_the_port_on() -> None:
     done = subprocess.run(["make", "-n", "-C", str(REPO), "run", "PORT=8123"],
                           capture_output=True, text=True, timeout=60, check=True)
     assert "referral serve --host 127.0.0.1 --port 8123" in done.stdout
+    # On first use (forced with -B): say what the long install is, and let pip talk.
+    first = subprocess.run(["make", "-n", "-B", "-C", str(REPO), "run"], capture_output=True,
+                           text=True, timeout=60, check=True).stdout
+    assert "first run only; a few minutes" in first
+    assert "--quiet" not in first
 
 
 def _walkthrough(port: int) -> str:

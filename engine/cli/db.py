@@ -123,7 +123,7 @@ def audit_verify(
         out.print("audit trail intact" + (f" for case {case}" if case is not None else ""))
     else:
         for fault in faults:
-            err.print(f"tampered: {fault.format()}", markup=False)
+            err.print(f"tampered: {fault.format()}")
     if faults:
         raise typer.Exit(1)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from casekit import AGENCY_FOR_ROLE, EXAMPLE_PATH, execute
+from clikit import cli_fixture  # noqa: F401  (the `cli` fixture)
 
 from engine.store.db import make_engine
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from casekit import AGENCY_FOR_ROLE, EXAMPLE_PATH
+from clikit import cli_fixture  # noqa: F401  (the `cli` fixture)
 
 from engine.clock import utcnow
 
@@ -167,3 +168,44 @@ def test_history_says_why_a_virtual_tick_is_out_of_time_order(world: Any) -> Non
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
     assert "listed in the order recorded (seq)" in result.stderr
     assert "referral tick --now" in result.stderr
+
+
+def test_simulate_json_errors_are_one_object(cli: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("start: 2026-03-02 09:00\nassign: {cordinator: C}\n")
+    result = cli("simulate", "community_panel", "--script", str(bad), "--json", ok=False)
+    error = _json(result)["error"]
+    assert error["code"] == "invalid_input"
+    assert error["details"]["problems"][0]["line"] == 2
+
+
+def test_a_changed_definition_under_a_deployed_version_is_refused_naming_the_file(
+    cli: Any, tmp_path: Path
+) -> None:
+    cli("db", "upgrade")
+    cli("deploy", str(EXAMPLE_PATH))
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(EXAMPLE_PATH.read_text().replace("title:", "title: Edited", 1))
+    err = cli("deploy", str(edited), ok=False).stderr
+    assert f"error: {edited}: community_panel version 1 is already deployed" in err
+
+
+def test_an_edited_shipped_workflow_is_named_by_its_file(sqlite_url: str) -> None:
+    from conftest import REPO
+
+    from engine.errors import DeployConflict
+    from engine.machine.deploy import deploy, deploy_shipped
+    from engine.store.db import make_engine, session_factory
+
+    shipped = REPO / "workflows" / "community_panel.yaml"
+    engine = make_engine(sqlite_url)
+    try:
+        with session_factory(engine)() as session:
+            text = shipped.read_text(encoding="utf-8")
+            deploy(session, text.replace("title:", "title: Edited", 1), "old.yaml",
+                   now=utcnow())
+            with pytest.raises(DeployConflict) as caught:
+                deploy_shipped(session, utcnow())
+    finally:
+        engine.dispose()
+    assert caught.value.message.startswith(f"{shipped}: community_panel version 1 ")

@@ -1,4 +1,7 @@
-"""The ``cli`` fixture: the real ``referral`` command on a fresh SQLite file of the test's."""
+"""The ``cli`` fixture: the real ``referral`` command on a fresh SQLite file of the test's.
+
+Imported by the CLI test modules (a conftest.py here would shadow the top-level one,
+which other tests import as ``conftest``)."""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ from typer.testing import CliRunner
 from engine.cli import app
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+@pytest.fixture(name="cli")
+def cli_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("REFERRAL_DATABASE_URL", url)
     monkeypatch.delenv("REFERRAL_LOG_CHANNEL_PATH", raising=False)
