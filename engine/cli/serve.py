@@ -83,13 +83,14 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def deploy_shipped_workflows(engine: Engine) -> int:
+def deploy_shipped_workflows(engine: Engine) -> tuple[int, int]:
+    """(versions newly deployed, shipped files)."""
     from engine.machine.deploy import deploy_shipped
 
     with session_factory(engine)() as session:
         results = deploy_shipped(session, utcnow())
         session.commit()
-    return sum(1 for r in results if r.created)
+    return sum(1 for r in results if r.created), len(results)
 
 
 def show_engine_logs() -> None:
@@ -125,17 +126,16 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
     from engine.embedded import EmbeddedWorker
 
     check_port_free(host, port)
+    # First, so it is easy to find (tests and people read it from the first line).
+    settings = with_admin_token(settings)
     err.print(f"preparing the database {database_label(settings.database_url)} ...")
     engine = open_database(settings)
     show_engine_logs()
     worker: EmbeddedWorker | None = None
     try:
         if settings.deploy_shipped_workflows:
-            created = deploy_shipped_workflows(engine)
-            err.print(f"shipped workflows: {created} deployed, the rest already were")
-        # Last of the preparations: a token printed before a failure would be a token
-        # for a server that never ran.
-        settings = with_admin_token(settings)
+            created, shipped = deploy_shipped_workflows(engine)
+            err.print(f"shipped workflows: {created} of {shipped} newly deployed")
         if settings.broker_url is None:
             worker = EmbeddedWorker(session_factory(engine), settings)
             worker.start()
