@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import typer
+from sqlalchemy.orm import Session
 
 from engine.cases.audit import verify
 from engine.cli.common import database, err, handle_errors, load_settings, out, print_json
 from engine.cli.usage import PlainCommand, PlainGroup
 from engine.clock import utcnow
 from engine.definitions.loader import load_definition
-from engine.errors import DefinitionError, InvalidInput, Problem
+from engine.errors import DefinitionError, DeployConflict, InvalidInput, Problem
 from engine.machine.deploy import DeployResult, deploy, list_workflows
 from engine.store.db import current_revision, upgrade
 
@@ -71,6 +73,14 @@ def _loaded(paths: list[Path]) -> list[tuple[str, str]]:
     return texts
 
 
+def _deploy_one(session: Session, name: str, text: str, now: datetime) -> DeployResult:
+    try:
+        return deploy(session, text, name, now=now)
+    except DeployConflict as exc:
+        # Several files may be deployed at once: say which one conflicts.
+        raise DeployConflict(f"{name}: {exc.message}", **exc.details) from None
+
+
 def deploy_command(
     paths: list[Path] = typer.Argument(
         ..., metavar="PATH...", help="Workflow YAML files, or folders of them."
@@ -83,7 +93,7 @@ def deploy_command(
     results: list[DeployResult] = []
     with database(load_settings()) as factory, factory() as session:
         # All files or none: one conflicting file leaves the store as it was.
-        results = [deploy(session, text, name, now=now) for name, text in texts]
+        results = [_deploy_one(session, name, text, now) for name, text in texts]
         session.commit()
     if json:
         print_json([r.as_dict() for r in results])

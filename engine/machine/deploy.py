@@ -111,10 +111,8 @@ def deploy(session: Session, text: str, path: str, *, now: datetime) -> DeployRe
                 raise
     if existing.content_hash != digest:
         raise DeployConflict(
-            f"{path}: {defn.workflow} version {defn.version} is already deployed with "
-            "different content; give the changed definition a new version number "
-            "(or restore the file as it was deployed)",
-            path=path,
+            f"{defn.workflow} version {defn.version} is already deployed with different "
+            "content; give the changed definition a new version number",
             workflow=defn.workflow,
             version=defn.version,
         )
@@ -206,6 +204,11 @@ def deploy_shipped(session: Session, now: datetime) -> list[DeployResult]:
         if entry.is_file() and entry.name.endswith(".yaml"):
             text = entry.read_text(encoding="utf-8")
             # The file's real location, so a message about an edited shipped workflow
-            # names the file to fix.
-            results.append(deploy(session, text, str(entry), now=now))
+            # names the file to fix (its problems are path:line:col already).
+            try:
+                results.append(deploy(session, text, str(entry), now=now))
+            except DeployConflict as exc:
+                raise DeployConflict(
+                    f"{entry}: {exc.message} (or restore the file as shipped)", **exc.details
+                ) from None
     return results
