@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup
+
+from engine.cli.common import print_json
+
+USAGE_ERROR = 2
 
 
 def _plain(param: Any) -> None:
@@ -39,7 +44,20 @@ def _usage_pieces(command: Any, ctx: Any) -> list[str]:
 
 
 class PlainCommand(TyperCommand):
-    """A command whose usage and help show plain metavars."""
+    """A command whose usage and help show plain metavars, and whose usage errors are a
+    JSON error object when ``--json`` was asked for."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        wants_json = "--json" in args
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[no-any-return]
+        except Exception as exc:
+            # Typer's usage errors (its own vendored click): exit status 2, a message.
+            if not wants_json or getattr(exc, "exit_code", None) != USAGE_ERROR:
+                raise
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            print_json({"error": {"code": "usage_error", "message": message, "details": {}}})
+            raise typer.Exit(USAGE_ERROR) from None
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)

@@ -77,3 +77,12 @@ def test_usage_reads_as_a_command_line() -> None:
     missing = CliRunner().invoke(app, ["diagram"])
     assert missing.exit_code == 2
     assert "Usage: referral diagram [OPTIONS] PATH" in missing.output
+
+
+def test_usage_errors_under_json_are_one_json_object_too() -> None:
+    result = CliRunner().invoke(app, ["case", "show", "not-a-number", "--json"])
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "usage_error" and "'CASE'" in error["message"]
+    plain = CliRunner().invoke(app, ["case", "show", "not-a-number"])
+    assert plain.exit_code == 2 and "Usage: referral case show" in plain.output
