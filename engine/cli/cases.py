@@ -8,7 +8,8 @@ the database), which reads and acts with the system's view.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import typer
 from sqlalchemy.orm import Session
@@ -141,6 +142,20 @@ def _actor(role: str | None, agency: str | None) -> str:
     return role or SYSTEM_ROLE
 
 
+@contextmanager
+def _role_hint(session: Session, case_id: int, role: str | None) -> Iterator[None]:
+    """A refusal to read as a role the agency does not hold names the nearest real role
+    when the role does not exist. Only raised after the agency was found to hold some
+    role on the case, so a stranger still learns nothing."""
+    try:
+        yield
+    except Forbidden:
+        if role is not None:
+            _known_role(compiled_for_case(session, load_case(session, case_id)).definition,
+                        role, system=True)
+        raise
+
+
 def _print_case(view: CaseView, json: bool) -> None:
     if json:
         print_json(view.as_dict())
@@ -257,7 +272,11 @@ def case_show(
     json: bool = JSON_OPT,
 ) -> None:
     """Show a case as an agency (or role) may see it."""
-    with database(load_settings()) as factory, factory() as session:
+    with (
+        database(load_settings()) as factory,
+        factory() as session,
+        _role_hint(session, case, role),
+    ):
         view = service.view(
             session, case, agency_id=_agency_id(session, agency), now=utcnow(), role=role
         )
@@ -273,7 +292,11 @@ def case_history(
     json: bool = JSON_OPT,
 ) -> None:
     """The case's audit history in the order it was recorded (seq)."""
-    with database(load_settings()) as factory, factory() as session:
+    with (
+        database(load_settings()) as factory,
+        factory() as session,
+        _role_hint(session, case, role),
+    ):
         events = service.history(session, case, agency_id=_agency_id(session, agency), role=role)
     if json:
         print_json([e.as_dict() for e in events])

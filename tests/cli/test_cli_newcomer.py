@@ -77,9 +77,15 @@ def test_a_mistyped_role_gets_a_suggestion(world: Any) -> None:
     err = world("case", "open", "community_panel", "--assign", "cordinator=Panel Chair",
                 ok=False).stderr
     assert "no role 'cordinator'; did you mean 'coordinator'?" in err
+    err = world("case", "show", cid, "--as", "theraplist", "--agency",
+                AGENCY_FOR_ROLE["therapist"], ok=False).stderr
+    assert "did you mean 'therapist'?" in err
     # A stranger still learns nothing about the case, not even its roles.
     world("agency", "add", "Stranger")
     err = world("case", "fire", cid, "accept", "--as", "polise", "--agency", "Stranger",
+                ok=False).stderr
+    assert f"case {cid} not found" in err and "police" not in err
+    err = world("case", "history", cid, "--as", "polise", "--agency", "Stranger",
                 ok=False).stderr
     assert f"case {cid} not found" in err and "police" not in err
 
