@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import typer
-from conftest import REPO, free_port
+from conftest import REPO, free_port, need_service
 
 from engine.cli import app
 
@@ -111,6 +112,8 @@ def served(tmp_path: Path) -> Iterator[tuple[int, Path, Any]]:
 @pytest.mark.slow
 def test_the_walkthrough_runs_as_written(served: tuple[int, Path, Any]) -> None:
     port, folder, env = served
+    if shutil.which("curl") is None:
+        need_service("curl", "the README's walkthrough calls the API with curl")
     env = {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
     script = "set -euo pipefail\n" + _walkthrough(port)
     done = subprocess.run(["bash", "-c", script], cwd=folder, env=env, capture_output=True,
