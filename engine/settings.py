@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -34,9 +37,17 @@ class Settings(BaseSettings):
     smtp_port: int = 25
     smtp_sender: str = "referral-engine@localhost"
     log_channel_path: str | None = None
+    # Celery beat's own bookkeeping (last run times). Deadlines never live there, so a
+    # lost file is harmless; the default keeps it out of the directory beat starts in.
+    beat_schedule_path: str | None = None
 
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
     # Score from which another case's subject is offered as a candidate for the same
     # person (precision and recall at this value: ``python -m benchmarks``, matching).
     match_threshold: float = Field(default=0.75, gt=0, le=1)
     deploy_shipped_workflows: bool = True
+
+    def beat_schedule_file(self) -> str:
+        if self.beat_schedule_path:
+            return self.beat_schedule_path
+        return str(Path(tempfile.gettempdir()) / "referral-celerybeat-schedule")

@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> ReferralCelery:
         timezone="UTC",
         enable_utc=True,
         include=["workers.tasks"],
+        beat_schedule_filename=settings.beat_schedule_file(),
         beat_schedule={
             "referral-tick": {
                 "task": "referral.tick",

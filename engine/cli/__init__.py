@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import typer
 
+from engine.cli.usage import PlainGroup
+
 app = typer.Typer(
+    cls=PlainGroup,
     name="referral",
     help="Workflow engine for multi-agency referral and exit work.",
     no_args_is_help=True,

@@ -13,6 +13,7 @@ import typer
 from rich.text import Text
 
 from engine.cli.common import err, out
+from engine.cli.usage import PlainCommand
 from engine.errors import DefinitionError, Problem
 
 USAGE_ERROR = 2
@@ -84,4 +85,4 @@ def _print_problem(problem: Problem) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``validate`` to ``app``."""
-    app.command("validate")(validate)
+    app.command("validate", cls=PlainCommand)(validate)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from engine.cli.common import handle_errors
+from engine.cli.usage import PlainCommand
 
 
 class DiagramFormat(StrEnum):
@@ -42,4 +43,4 @@ def diagram(
 
 def register(app: typer.Typer) -> None:
     """Add ``diagram`` to ``app``."""
-    app.command("diagram")(diagram)
+    app.command("diagram", cls=PlainCommand)(diagram)

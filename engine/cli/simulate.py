@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.cli.common import err, handle_errors, out, print_json
+from engine.cli.usage import PlainCommand
 from engine.errors import InvalidInput, Problem
 
 if TYPE_CHECKING:
@@ -52,15 +54,17 @@ def simulate(
     try:
         text = script.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        _fail(Problem(str(script), 1, 1, f"the script is not UTF-8 text: {exc.reason}"))
+        _fail(Problem(str(script), 1, 1, f"the script is not UTF-8 text: {exc.reason}"), json)
     except OSError as exc:
-        _fail(Problem(str(script), 1, 1, f"cannot read the script: {exc.strerror or exc}"))
+        _fail(Problem(str(script), 1, 1, f"cannot read the script: {exc.strerror or exc}"),
+              json)
     try:
         result = run(workflow, text, str(script))
     except InvalidInput as exc:
-        # Script problems are already "path:line:col: error: ..." lines.
-        if exc.details.get("problems"):
-            err.print(exc.message, markup=False)
+        # Script problems are already "path:line:col: error: ..." lines; under --json the
+        # error object (handle_errors) carries them in details.
+        if exc.details.get("problems") and not json:
+            err.print(exc.message)
             raise typer.Exit(1) from None
         raise
     if json:
@@ -69,11 +73,13 @@ def simulate(
         return
     out.print(timeline_table(result))
     ending = "closed" if result.closed else "still open"
-    out.print(f"case {ending} in {state_label(result.state)}", markup=False)
+    out.print(f"case {ending} in {state_label(result.state)}")
 
 
-def _fail(problem: Problem) -> NoReturn:
-    err.print(problem.format(), markup=False)
+def _fail(problem: Problem, json: bool) -> NoReturn:
+    if json:
+        raise InvalidInput(problem.format(), problems=[asdict(problem)])
+    err.print(problem.format())
     raise typer.Exit(1)
 
 
@@ -148,4 +154,4 @@ def state_label(config: tuple[str, ...]) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add ``simulate`` to ``app``."""
-    app.command("simulate")(simulate)
+    app.command("simulate", cls=PlainCommand)(simulate)

@@ -12,6 +12,8 @@ import typer
 
 from engine.agencies import agency_by_name
 from engine.cli.common import database, err, handle_errors, load_settings, out, print_json
+from engine.cli.render import plural
+from engine.cli.usage import PlainCommand
 from engine.clock import utcnow
 from engine.embedded import EmbeddedWorker, Pass
 from engine.errors import InvalidInput
@@ -39,20 +41,22 @@ def _print_pass(done: Pass) -> None:
         out.print(f"nothing due at {done.tick.now.isoformat()}")
     for f in fired:
         what = {
-            "reminder": f"reminder to {len(f.agency_ids)} agencies",
-            "escalation": f"escalation step {f.step} to {len(f.agency_ids)} agencies",
+            "reminder": f"reminder to {plural(len(f.agency_ids), 'agency', 'agencies')}",
+            "escalation": f"escalation step {f.step} to "
+            f"{plural(len(f.agency_ids), 'agency', 'agencies')}",
             "fire": f"fired {f.trigger}" + (f" (rejected: {f.rejected})" if f.rejected else ""),
             "ladder": "ladder started",
         }.get(f.kind, f.kind)
         ack = f" [escalation {f.escalation_id}]" if f.escalation_id is not None else ""
         nxt = f"; next step due {f.next_due_at.isoformat()}" if f.next_due_at else ""
-        out.print(f"case {f.case_id} timer {f.timer}: {what}{ack}{nxt}", markup=False)
+        out.print(f"case {f.case_id} timer {f.timer}: {what}{ack}{nxt}")
     for failed in done.tick.errors:
-        err.print(f"timer {failed.timer_id} failed: {failed.error}", markup=False)
+        err.print(f"timer {failed.timer_id} failed: {failed.error}")
     d = done.delivery
     if d.claimed:
         out.print(
-            f"delivered {len(d.delivered)}, retrying {len(d.retried)}, dead-lettered {len(d.dead)}"
+            f"delivered {len(d.delivered)}, retrying {len(d.retried)}, "
+            f"dead-lettered {len(d.dead)} notification(s)"
         )
 
 
@@ -128,13 +132,12 @@ def ack_command(
     )
     out.print(
         f"escalation {result.escalation_id} (case {result.case_id}, timer {result.timer}, "
-        f"step {result.step}) acknowledged by {agency}{stopped}",
-        markup=False,
+        f"step {result.step}) acknowledged by {agency}{stopped}"
     )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    app.command("tick")(handle_errors(tick_command))
-    app.command("worker")(handle_errors(worker_command))
-    app.command("ack")(handle_errors(ack_command))
+    app.command("tick", cls=PlainCommand)(handle_errors(tick_command))
+    app.command("worker", cls=PlainCommand)(handle_errors(worker_command))
+    app.command("ack", cls=PlainCommand)(handle_errors(ack_command))

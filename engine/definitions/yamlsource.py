@@ -7,11 +7,16 @@ strings (the schema parses them where a date is expected) and unknown tags are r
 
 The result is plain Python data plus two mark tables keyed by the path of each node
 (a tuple of mapping keys and list indexes), the shape pydantic uses for error ``loc``.
+
+Positions are computed from the text (a line ends at ``\n`` only), never taken from
+PyYAML's line numbers: it also counts U+0085, U+2028 and U+2029 as line breaks, so every
+``path:line:col`` after one of them inside a string would point at the wrong line.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,7 +135,7 @@ def parse_yaml(text: str, path: str = "<string>", *, keep_going: bool = False) -
     try:
         node = _compose(text)
     except yaml.MarkedYAMLError as exc:
-        raise YamlProblems([_syntax_problem(exc, path)]) from None
+        raise YamlProblems([_syntax_problem(exc, path, _Lines(text))]) from None
     except yaml.reader.ReaderError as exc:
         line, col = _position(text, exc.position)
         raise YamlProblems([Problem(path, line, col, f"unreadable character: {exc.reason}")]) \
@@ -144,7 +149,7 @@ def parse_yaml(text: str, path: str = "<string>", *, keep_going: bool = False) -
             path, 1, 1, "the file is empty: expected a workflow definition "
             "(a mapping with workflow, version, title, timezone, roles, states, transitions)",
         )])
-    builder = _Builder(path)
+    builder = _Builder(path, _Lines(text))
     try:
         data = builder.convert(node, ())
     except RecursionError:
@@ -183,18 +188,27 @@ def kind_of(value: Any) -> str:
     return type(value).__name__
 
 
-def _mark(node: Node) -> Mark:
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+class _Lines:
+    """Line and column (1-based) of a character index, counting ``\n`` only."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def at(self, index: int) -> tuple[int, int]:
+        line = bisect_right(self.starts, index)
+        return line, index - self.starts[line - 1] + 1
+
+    def mark(self, mark: yaml.Mark) -> Mark:
+        return Mark(*self.at(mark.index))
 
 
 def _position(text: str, index: int) -> tuple[int, int]:
-    before = text[:index]
-    return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
+    return _Lines(text).at(index)
 
 
-def _syntax_problem(exc: yaml.MarkedYAMLError, path: str) -> Problem:
+def _syntax_problem(exc: yaml.MarkedYAMLError, path: str, lines: _Lines) -> Problem:
     mark = exc.problem_mark or exc.context_mark
-    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    line, col = lines.at(mark.index) if mark is not None else (1, 1)
     problem = exc.problem or "invalid YAML"
     if "expected a single document" in (exc.context or ""):
         return Problem(path, line, col,
@@ -204,7 +218,7 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, path: str) -> Problem:
     if exc.context:
         message += f" ({exc.context}"
         if exc.context_mark is not None and exc.context_mark is not mark:
-            message += f" at line {exc.context_mark.line + 1}"
+            message += f" at line {lines.at(exc.context_mark.index)[0]}"
         message += ")"
     return Problem(path, line, col, message)
 
@@ -212,8 +226,9 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, path: str) -> Problem:
 class _Builder:
     """Turns composed nodes into plain data, recording marks and YAML-level problems."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, lines: _Lines) -> None:
         self.path = path
+        self.lines = lines
         self.marks: dict[Path, Mark] = {}
         self.key_marks: dict[Path, Mark] = {}
         self.problems: list[Problem] = []
@@ -222,7 +237,7 @@ class _Builder:
         self.active: set[int] = set()
 
     def fail(self, node: Node, message: str, hint: str | None = None) -> None:
-        m = _mark(node)
+        m = self.lines.mark(node.start_mark)
         self.problems.append(Problem(self.path, m.line, m.col, message, hint))
 
     def convert(self, node: Node, loc: Path) -> Any:
@@ -231,7 +246,7 @@ class _Builder:
             if self.count == MAX_NODES + 1:
                 self.fail(node, f"the document is too large (more than {MAX_NODES} values)")
             return None
-        self.marks[loc] = _mark(node)
+        self.marks[loc] = self.lines.mark(node.start_mark)
         if isinstance(node, ScalarNode):
             return self.scalar(node)
         if id(node) in self.active:
@@ -267,7 +282,7 @@ class _Builder:
             key = self.scalar(key_node)
             if key is None or isinstance(key, float):
                 key = key_node.value
-            km = _mark(key_node)
+            km = self.lines.mark(key_node.start_mark)
             if key in first:
                 before = first[key]
                 self.duplicates.append(Problem(

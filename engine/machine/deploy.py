@@ -199,5 +199,12 @@ def deploy_shipped(session: Session, now: datetime) -> list[DeployResult]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.is_file() and entry.name.endswith(".yaml"):
             text = entry.read_text(encoding="utf-8")
-            results.append(deploy(session, text, f"workflows/{entry.name}", now=now))
+            # The file's real location, so a message about an edited shipped workflow
+            # names the file to fix (its problems are path:line:col already).
+            try:
+                results.append(deploy(session, text, str(entry), now=now))
+            except DeployConflict as exc:
+                raise DeployConflict(
+                    f"{entry}: {exc.message} (or restore the file as shipped)", **exc.details
+                ) from None
     return results

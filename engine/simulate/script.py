@@ -12,7 +12,8 @@ the initial data, the steps to take and when to stop::
     until: +6 months
 
 A step's ``at`` is an absolute local time, or an offset (``+3 business days``, ``+2 hours``,
-``+P1M``) counted from the previous step (the first step counts from ``start``). ``until`` is
+``+P1M``) counted from the previous step (the first step counts from ``start``); ``+0
+hours`` is the same moment as the previous step, taken after it. ``until`` is
 an absolute local time or an offset from ``start``. Every step time is resolved here, once,
 with the workflow's own business calendar, so a mistake is reported before anything runs,
 with the script's line and column.
@@ -21,6 +22,7 @@ with the script's line and column.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -155,6 +157,9 @@ class _Reader:
         """An absolute local time, or an offset ('+3 business days') from ``base``."""
         if isinstance(value, str) and value.strip().startswith("+"):
             text = value.strip()
+            if _is_zero(text[1:].strip()):
+                # "+0 hours": the same moment as the step before, in the order written.
+                return base
             try:
                 duration = parse_duration(text[1:].strip())
             except ValueError as exc:
@@ -182,6 +187,23 @@ class _Reader:
 
     def local(self, at: datetime) -> str:
         return at.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+# A duration whose every number is zero ("0 hours", "PT0H"); _is_zero checks the unit.
+_ZERO = re.compile(r"^0+\s+[A-Za-z][A-Za-z ]*$|^P(?:[0]+[YMWD])*(?:T(?:0+[HMS])+)?$")
+
+
+def _is_zero(text: str) -> bool:
+    """Whether ``text`` is a well-formed duration of nothing (durations must be positive,
+    offsets may be zero)."""
+    candidate = text.upper() if text[:1] in "pP" else text
+    if candidate in ("P", "PT") or not _ZERO.match(candidate):
+        return False
+    try:
+        parse_duration(re.sub(r"0+", "1", text))
+    except ValueError:
+        return False
+    return True
 
 
 class _BadInstant(ValueError):
@@ -280,27 +302,10 @@ def parse_script(text: str, path: str, defn: Definition) -> Script:
     assign = _assignments(reader, raw.get("assign"))
     data = _mapping(reader, ("data",), raw.get("data"), "data")
     steps: list[Step] = []
-    raw_steps = raw.get("steps") or []
-    if not isinstance(raw_steps, list):
-        reader.fail(("steps",), "steps must be a list")
-        raw_steps = []
     until: datetime | None = None
     if start is not None:
-        previous = start
-        for i, item in enumerate(raw_steps):
-            step = _step(reader, i, item, previous)
-            if step is not None:
-                steps.append(step)
-                previous = step.at
-        if raw.get("until") is not None:
-            until = reader.when(("until",), raw["until"], start)
-            if until is not None and until < start:
-                reader.fail(("until",), f"until is {reader.local(until)}, before the start "
-                            f"({reader.local(start)})")
-            elif until is not None and steps and steps[-1].at > until:
-                late = steps[-1]
-                reader.fail(("steps", late.index, "at"), f"this step is at "
-                            f"{reader.local(late.at)}, after until ({reader.local(until)})")
+        steps = _steps(reader, raw.get("steps"), start)
+        until = _until(reader, raw.get("until"), start, steps)
     if reader.problems or start is None:
         raise _error(reader.problems)
     return Script(
@@ -314,6 +319,37 @@ def parse_script(text: str, path: str, defn: Definition) -> Script:
         data_marks={"": doc.mark(("data",)),
                     **{str(k): doc.key_mark(("data", k)) for k in data}},
     )
+
+
+def _steps(reader: _Reader, raw_steps: Any, start: datetime) -> list[Step]:
+    """The steps, each offset counted from the one before (the first from ``start``)."""
+    if raw_steps is None:
+        return []
+    if not isinstance(raw_steps, list):
+        reader.fail(("steps",), "steps must be a list")
+        return []
+    steps: list[Step] = []
+    previous = start
+    for i, item in enumerate(raw_steps):
+        step = _step(reader, i, item, previous)
+        if step is not None:
+            steps.append(step)
+            previous = step.at
+    return steps
+
+
+def _until(reader: _Reader, raw: Any, start: datetime, steps: list[Step]) -> datetime | None:
+    if raw is None:
+        return None
+    until = reader.when(("until",), raw, start)
+    if until is not None and until < start:
+        reader.fail(("until",), f"until is {reader.local(until)}, before the start "
+                    f"({reader.local(start)})")
+    elif until is not None and steps and steps[-1].at > until:
+        late = steps[-1]
+        reader.fail(("steps", late.index, "at"), f"this step is at "
+                    f"{reader.local(late.at)}, after until ({reader.local(until)})")
+    return until
 
 
 def _for_script(problem: Problem) -> Problem:

@@ -10,8 +10,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, InvalidatePoolError
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import clock
@@ -89,6 +89,30 @@ def _ping_idle(engine: Engine) -> None:
             raise InvalidatePoolError(f"idle connection failed its ping: {exc}") from exc
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The absolute file of a SQLite URL (None for another database or an in-memory one)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def database_label(url: str) -> str:
+    """The database as messages name it: SQLite's absolute file, else the URL with any
+    password masked. A relative SQLite path depends on the current directory, so every
+    message names the file it actually looked at."""
+    file = sqlite_file(url)
+    if file is not None:
+        return str(file)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable database URL)"
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
@@ -119,7 +143,8 @@ def check_migrated(engine: Engine) -> None:
     current, head = current_revision(engine), head_revision(engine)
     if current != head:
         raise DatabaseNotMigrated(
-            f"the database is at migration {current or 'none'}, the engine needs {head}; "
+            f"the database {database_label(engine.url.render_as_string(hide_password=False))}"
+            f" is at migration {current or 'none'}, the engine needs {head}; "
             "run `referral db upgrade` first",
             current=current,
             head=head,

@@ -6,31 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from casekit import AGENCY_FOR_ROLE, EXAMPLE_PATH, execute
-from typer.testing import CliRunner
+from clikit import cli_fixture  # noqa: F401  (the `cli` fixture)
 
-from engine.cli import app
 from engine.store.db import make_engine
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("REFERRAL_DATABASE_URL", url)
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True) -> Any:
-        result = runner.invoke(app, list(args))
-        if ok:
-            assert result.exit_code == 0, (args, result.output, result.stderr)
-        else:
-            assert result.exit_code == 1, (args, result.output)
-            assert "Traceback" not in result.output + result.stderr
-        return result
-
-    run.url = url  # type: ignore[attr-defined]
-    return run
 
 
 def _json(result: Any) -> Any:

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
-from engine.definitions.diagram import mermaid_ids, to_dot, to_mermaid
+from engine.definitions.diagram import ANY_LABEL, mermaid_ids, to_dot, to_mermaid
 from engine.definitions.loader import load_definition
 from engine.definitions.model import Definition
 
@@ -32,84 +32,109 @@ class Parsed:
     paths: dict[str, str] = field(default_factory=dict)  # id -> path
     composites: set[str] = field(default_factory=set)
     regions: dict[str, list[list[str]]] = field(default_factory=dict)
+    # One edge per trigger of a label ("a<br/>b" is two), None for an unlabelled edge.
     edges: set[tuple[str, str, str | None, str | None]] = field(default_factory=set)
     notes: dict[str, list[str]] = field(default_factory=dict)
     descriptions: dict[str, list[str]] = field(default_factory=dict)
+    # Join bars (``state x <<join>>``), by id.
+    bars: set[str] = field(default_factory=set)
 
     def edges_without_scope(self) -> set[tuple[str, str, str | None]]:
         return {(a, b, label) for a, b, label, _ in self.edges}
 
 
-def parse_mermaid(text: str) -> Parsed:
+class _MermaidReader:
     """A small line parser for the subset of ``stateDiagram-v2`` the engine writes.
 
     A state's path is rebuilt from the labels of the composites around it, so the check
     does not depend on how ids are spelled. Any line it does not understand fails the test.
     """
-    lines = text.splitlines()
-    assert lines[0] == "stateDiagram-v2"
-    parsed = Parsed()
-    raw_edges: list[tuple[str, str, str | None, str | None]] = []
-    raw_notes: list[tuple[str, list[str]]] = []
-    raw_descriptions: list[tuple[str, str]] = []
-    stack = [Frame(None)]
-    note: tuple[str, list[str]] | None = None
 
-    def declare(label: str, sid: str) -> str:
+    def __init__(self) -> None:
+        self.parsed = Parsed()
+        self.raw_edges: list[tuple[str, str, str | None, str | None]] = []
+        self.raw_notes: list[tuple[str, list[str]]] = []
+        self.raw_descriptions: list[tuple[str, str]] = []
+        self.stack = [Frame(None)]
+        self.note: tuple[str, list[str]] | None = None
+
+    def declare(self, label: str, sid: str) -> str:
         assert MERMAID_ID.match(sid), f"invalid Mermaid id {sid!r}"
-        assert sid not in parsed.paths, f"id {sid!r} declared twice"
-        parent = stack[-1].path
+        assert sid not in self.parsed.paths, f"id {sid!r} declared twice"
+        parent = self.stack[-1].path
         path = f"{parent}.{label}" if parent else label
-        parsed.paths[sid] = path
-        stack[-1].regions[-1].append(path)
+        self.parsed.paths[sid] = path
+        self.stack[-1].regions[-1].append(path)
         return path
 
-    for number, line in enumerate(lines[1:], start=2):
-        s = line.strip()
-        if note is not None:
-            if s == "end note":
-                raw_notes.append(note)
-                note = None
-            else:
-                note[1].append(s)
-            continue
-        if not s or s.startswith("%%"):
-            continue
-        if m := re.fullmatch(r'state "([^"]+)" as (\S+) \{', s):
-            path = declare(m[1], m[2])
-            parsed.composites.add(path)
-            stack.append(Frame(path))
-        elif m := re.fullmatch(r'state "([^"]+)" as (\S+)', s):
-            declare(m[1], m[2])
-        elif s == "}":
-            frame = stack.pop()
-            assert frame.path is not None, f"line {number}: unbalanced '}}'"
-            parsed.regions[frame.path] = frame.regions
-        elif s == "--":
-            stack[-1].regions.append([])
-        elif m := re.fullmatch(r"(\S+) --> (\S+)(?: : ([^:;]+))?", s):
-            raw_edges.append((m[1], m[2], m[3], stack[-1].path))
-        elif m := re.fullmatch(r"note right of (\S+)", s):
-            note = (m[1], [])
-        elif m := re.fullmatch(r"(\w+) : ([^:;]+)", s):
-            raw_descriptions.append((m[1], m[2]))
+    def in_note(self, s: str) -> bool:
+        if self.note is None:
+            return False
+        if s == "end note":
+            self.raw_notes.append(self.note)
+            self.note = None
         else:
-            pytest.fail(f"line {number}: not understood: {line!r}")
-    assert len(stack) == 1, "unclosed composite state"
-    assert note is None, "unclosed note"
+            self.note[1].append(s)
+        return True
 
-    def resolve(sid: str) -> str:
-        if sid == START:
-            return START
-        assert sid in parsed.paths, f"edge to undeclared state {sid!r}"
-        return parsed.paths[sid]
+    def structure(self, s: str, number: int) -> bool:
+        """States, composites and regions; False if ``s`` is none of them."""
+        if m := re.fullmatch(r'state "([^"]+)" as (\S+) \{', s):
+            self.parsed.composites.add(self.declare(m[1], m[2]))
+            self.stack.append(Frame(self.parsed.paths[m[2]]))
+        elif m := re.fullmatch(r'state "([^"]+)" as (\S+)', s):
+            self.declare(m[1], m[2])
+        elif m := re.fullmatch(r"state (\w+) <<join>>", s):
+            self.parsed.bars.add(m[1])
+        elif s == "}":
+            frame = self.stack.pop()
+            assert frame.path is not None, f"line {number}: unbalanced '}}'"
+            self.parsed.regions[frame.path] = frame.regions
+        elif s == "--":
+            self.stack[-1].regions.append([])
+        else:
+            return False
+        return True
 
-    parsed.edges = {(resolve(a), resolve(b), label, scope) for a, b, label, scope in raw_edges}
-    for sid, texts in raw_notes:
-        parsed.notes.setdefault(resolve(sid), []).extend(texts)
-    for sid, description in raw_descriptions:
-        parsed.descriptions.setdefault(resolve(sid), []).append(description)
-    return parsed
+    def line(self, s: str, number: int) -> None:
+        if self.in_note(s) or not s or s.startswith("%%") or self.structure(s, number):
+            return
+        if m := re.fullmatch(r"(\S+) --> (\S+)(?: : ([^:;]+))?", s):
+            for label in m[3].split("<br/>") if m[3] else [None]:
+                self.raw_edges.append((m[1], m[2], label, self.stack[-1].path))
+        elif m := re.fullmatch(r"note (?:right|left) of (\S+)", s):
+            self.note = (m[1], [])
+        elif m := re.fullmatch(r"(\w+) : ([^:;]+)", s):
+            self.raw_descriptions.append((m[1], m[2]))
+        else:
+            pytest.fail(f"line {number}: not understood: {s!r}")
+
+    def resolve(self, sid: str) -> str:
+        if sid == START or sid in self.parsed.bars:
+            return sid
+        assert sid in self.parsed.paths, f"edge to undeclared state {sid!r}"
+        return self.parsed.paths[sid]
+
+    def finish(self) -> Parsed:
+        assert len(self.stack) == 1, "unclosed composite state"
+        assert self.note is None, "unclosed note"
+        parsed, resolve = self.parsed, self.resolve
+        parsed.edges = {(resolve(a), resolve(b), lbl, sc) for a, b, lbl, sc in self.raw_edges}
+        for sid, texts in self.raw_notes:
+            parsed.notes.setdefault(resolve(sid), []).extend(texts)
+        for sid, description in self.raw_descriptions:
+            parsed.descriptions.setdefault(resolve(sid), []).append(description)
+        return parsed
+
+
+def parse_mermaid(text: str) -> Parsed:
+    """The diagram ``text`` read back (see ``_MermaidReader``)."""
+    lines = text.splitlines()
+    assert lines[0] == "stateDiagram-v2"
+    reader = _MermaidReader()
+    for number, line in enumerate(lines[1:], start=2):
+        reader.line(line.strip(), number)
+    return reader.finish()
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +168,7 @@ STATES = {
 
 
 def test_every_state_is_drawn_once_nested_where_it_belongs(mermaid: Parsed) -> None:
-    assert set(mermaid.paths.values()) == STATES
+    assert set(mermaid.paths.values()) == STATES | {ANY_LABEL}
     assert mermaid.composites == {"support", "support.mentoring", "support.therapy"}
 
 
@@ -158,10 +183,7 @@ def test_parallel_tracks_are_concurrent_regions(mermaid: Parsed) -> None:
 
 
 def test_every_transition_is_an_edge_labelled_with_its_trigger(mermaid: Parsed) -> None:
-    withdraw = {
-        (s, "closed_withdrawn", "withdraw")
-        for s in ("referred", "screening", "panel", "support", "review")
-    }
+    [bar] = mermaid.bars
     assert mermaid.edges_without_scope() == {
         (START, "referred", None),
         ("referred", "screening", "accept"),
@@ -170,28 +192,34 @@ def test_every_transition_is_an_edge_labelled_with_its_trigger(mermaid: Parsed) 
         ("panel", "support", "adopt"),
         (START, "support.mentoring.matching", None),
         ("support.mentoring.matching", "support.mentoring.sessions", "begin_sessions"),
-        ("support.mentoring.sessions", "support.mentoring.sessions", "log_session"),
         ("support.mentoring.sessions", "support.mentoring.done", "finish_mentoring"),
         ("support.mentoring.done", START, None),
         (START, "support.therapy.intake", None),
         ("support.therapy.intake", "support.therapy.treatment", "begin_treatment"),
         ("support.therapy.treatment", "support.therapy.done", "finish_therapy"),
         ("support.therapy.done", START, None),
-        ("support", "review", "join"),
-        ("review", "review", "confirm_exit_criteria"),
+        # The automatic join goes through a join bar of its own.
+        ("support", bar, None),
+        (bar, "review", None),
         ("review", "closed_completed", "close"),
         ("closed_no_concern", START, None),
         ("closed_completed", START, None),
         ("closed_withdrawn", START, None),
-        *withdraw,
+        # from: "*" is one edge from "any open state", not one per state.
+        (ANY_LABEL, "closed_withdrawn", "withdraw"),
     }
+
+
+def test_loops_are_written_on_their_state(mermaid: Parsed) -> None:
+    assert "↻ log_session" in mermaid.descriptions["support.mentoring.sessions"]
+    assert "↻ confirm_exit_criteria" in mermaid.descriptions["review"]
 
 
 def test_edges_inside_a_track_are_drawn_inside_it(mermaid: Parsed) -> None:
     scopes = {(a, b): scope for a, b, _, scope in mermaid.edges}
     assert scopes[("support.therapy.intake", "support.therapy.treatment")] == "support.therapy"
     assert scopes[(START, "support.mentoring.matching")] == "support.mentoring"
-    assert scopes[("support", "review")] is None
+    assert scopes[("support", next(iter(mermaid.bars)))] is None
     assert scopes[(START, "referred")] is None
 
 
@@ -265,7 +293,8 @@ def test_ids_stay_valid_and_unique_whatever_the_state_names() -> None:
     parsed = parse_mermaid(text)
     assert set(parsed.paths.values()) == set(defn.states)
     assert ("a.b.end", "a.b.class", "go") in parsed.edges_without_scope()
-    assert ("a", "done", "join") in parsed.edges_without_scope()
+    [bar] = parsed.bars
+    assert {("a", bar, None), (bar, "done", None)} <= parsed.edges_without_scope()
     assert parsed.regions["a"] == [["a.b"], ["a.c"]]
 
 
@@ -282,6 +311,9 @@ def test_dot_has_clusters_labelled_edges_and_timer_notes(example: Definition) ->
         assert f'[label="{t.trigger}"' in dot
     assert 'ltail="cluster_support", lhead="cluster_review"' not in dot
     assert '"support.mentoring.matching" -> "review" [label="join", ltail="cluster_support"' in dot
+    # from: "*": one edge from one node.
+    assert dot.count('[label="withdraw"') == 1
+    assert '"[any]" -> "closed_withdrawn" [label="withdraw"]' in dot
     for timer in example.timers:
         assert f'"timer:{timer.name}" [shape=note' in dot
     assert "escalate after 3 business days to coordinator, chair\\l" in dot
