@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _FACE = {
-    "engine.cases.service": ("open_case", "fire", "assign", "view", "history"),
+    "engine.cases.service": (
+        "assign", "definition_for_actor", "definition_of", "fire", "history", "open_case", "view",
+    ),
     "engine.cases.views": (
         "AllowedView", "AssignmentView", "CaseView", "EventView", "MilestoneView", "TimerView",
     ),
@@ -36,13 +38,14 @@ _FACE = {
     "engine.cases.audit": ("AuditFault", "verify"),
     "engine.timers.escalations": ("AckResult", "acknowledge"),
     "engine.timers.tick": ("tick", "next_due_at", "TickResult"),
-    "engine.notify.delivery": ("Deliverer", "DeliveryResult", "mark_enqueued", "to_enqueue"),
+    "engine.notify.delivery": ("Deliverer", "DeliveryResult"),
+    "engine.notify.claims": ("mark_enqueued", "to_enqueue"),
     "engine.embedded": ("EmbeddedWorker", "Pass"),
     "engine.machine.deploy": (
         "DeployResult", "WorkflowSummary", "compiled", "deploy", "deploy_shipped",
         "list_workflows",
     ),
-    "engine.definitions.model": ("Definition",),
+    "engine.definitions.model": ("SYSTEM_ROLE", "Definition"),
     "engine.definitions.diagram": ("to_dot", "to_mermaid"),
     "engine.views_json": ("to_jsonable",),
     "engine.subjects.service": (
@@ -50,20 +53,26 @@ _FACE = {
         "purge_orphan_subjects", "show_subject", "subject_candidates", "unlink_subjects",
     ),
     "engine.subjects.details": ("SubjectDetails", "subject_details"),
+    "engine.subjects.views": ("CandidateView", "OtherCase"),
     "engine.agencies": ("add_agency", "agency_by_name", "authenticate", "list_agencies"),
     "engine.store.db": (
-        "check_migrated", "current_revision", "make_engine", "session_factory", "upgrade",
+        "check_migrated", "current_revision", "database_label", "make_engine",
+        "session_factory", "sqlite_file", "upgrade",
     ),
     "engine.metrics": ("CONTENT_TYPE", "render"),
+    "engine.cases.data": ("parse_assignments",),
+    "engine.definitions.loader": ("load_definition", "load_path"),
     "engine.settings": ("Settings",),
 }
 _HOME = {name: module for module, names in _FACE.items() for name in names}
 __all__ = [
     "CONTENT_TYPE",
+    "SYSTEM_ROLE",
     "AckResult",
     "AllowedView",
     "AssignmentView",
     "AuditFault",
+    "CandidateView",
     "CaseView",
     "Definition",
     "Deliverer",
@@ -72,6 +81,7 @@ __all__ = [
     "EmbeddedWorker",
     "EventView",
     "MilestoneView",
+    "OtherCase",
     "Pass",
     "QueueItem",
     "QueuePage",
@@ -90,22 +100,29 @@ __all__ = [
     "check_migrated",
     "compiled",
     "current_revision",
+    "database_label",
     "decide_candidate",
+    "definition_for_actor",
+    "definition_of",
     "deploy",
     "deploy_shipped",
     "fire",
     "history",
     "list_agencies",
     "list_workflows",
+    "load_definition",
+    "load_path",
     "make_engine",
     "mark_enqueued",
     "next_due_at",
     "open_case",
+    "parse_assignments",
     "prior_contacts",
     "purge_orphan_subjects",
     "render",
     "session_factory",
     "show_subject",
+    "sqlite_file",
     "subject_candidates",
     "subject_details",
     "tick",
@@ -123,8 +140,17 @@ __all__ = [
 if TYPE_CHECKING:
     from engine.agencies import add_agency, agency_by_name, authenticate, list_agencies
     from engine.cases.audit import AuditFault, verify
+    from engine.cases.data import parse_assignments
     from engine.cases.queue import QueueItem, QueuePage, work_queue
-    from engine.cases.service import assign, fire, history, open_case, view
+    from engine.cases.service import (
+        assign,
+        definition_for_actor,
+        definition_of,
+        fire,
+        history,
+        open_case,
+        view,
+    )
     from engine.cases.views import (
         AllowedView,
         AssignmentView,
@@ -134,7 +160,8 @@ if TYPE_CHECKING:
         TimerView,
     )
     from engine.definitions.diagram import to_dot, to_mermaid
-    from engine.definitions.model import Definition
+    from engine.definitions.loader import load_definition, load_path
+    from engine.definitions.model import SYSTEM_ROLE, Definition
     from engine.embedded import EmbeddedWorker, Pass
     from engine.machine.deploy import (
         DeployResult,
@@ -145,13 +172,16 @@ if TYPE_CHECKING:
         list_workflows,
     )
     from engine.metrics import CONTENT_TYPE, render
-    from engine.notify.delivery import Deliverer, DeliveryResult, mark_enqueued, to_enqueue
+    from engine.notify.claims import mark_enqueued, to_enqueue
+    from engine.notify.delivery import Deliverer, DeliveryResult
     from engine.settings import Settings
     from engine.store.db import (
         check_migrated,
         current_revision,
+        database_label,
         make_engine,
         session_factory,
+        sqlite_file,
         upgrade,
     )
     from engine.subjects.details import SubjectDetails, subject_details
@@ -165,6 +195,7 @@ if TYPE_CHECKING:
         subject_candidates,
         unlink_subjects,
     )
+    from engine.subjects.views import CandidateView, OtherCase
     from engine.timers.escalations import AckResult, acknowledge
     from engine.timers.tick import TickResult, next_due_at, tick
     from engine.views_json import to_jsonable

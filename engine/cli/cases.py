@@ -14,18 +14,23 @@ from contextlib import contextmanager
 import typer
 from sqlalchemy.orm import Session
 
-from engine.agencies import add_agency, agency_by_name, list_agencies
-from engine.cases import service
-from engine.cases.data import parse_assignments
-from engine.cases.views import CaseView
+import engine
+from engine import (
+    SYSTEM_ROLE,
+    CaseView,
+    Definition,
+    add_agency,
+    agency_by_name,
+    compiled,
+    list_agencies,
+    parse_assignments,
+)
 from engine.cli.caselist import CaseFilter, Status, list_cases, summary_line
 from engine.cli.common import database, err, handle_errors, load_settings, out, print_json
 from engine.cli.render import case_lines, event_line, out_of_order
 from engine.cli.usage import PlainCommand, PlainGroup
 from engine.clock import utcnow
-from engine.definitions.model import SYSTEM_ROLE, Definition
 from engine.errors import Forbidden, InvalidInput
-from engine.machine.deploy import compiled
 
 agency_app = typer.Typer(
     cls=PlainGroup, help="Agencies acting on cases.", no_args_is_help=True
@@ -148,7 +153,7 @@ def _role_hint(session: Session, case_id: int, role: str | None) -> Iterator[Non
         yield
     except Forbidden:
         if role is not None:
-            _known_role(service.definition_of(session, case_id), role, system=True)
+            _known_role(engine.definition_of(session, case_id), role, system=True)
         raise
 
 
@@ -179,7 +184,7 @@ def case_open(
     """Open a case on a deployed workflow."""
     with database(load_settings()) as factory, factory() as session:
         defn = compiled(session, workflow, version).definition
-        view = service.open_case(
+        view = engine.open_case(
             session,
             workflow=workflow,
             version=version,
@@ -212,7 +217,7 @@ def case_fire(
     with database(load_settings()) as factory, factory() as session:
         agency_id = _agency_id(session, agency)
         defn = _checked_actor(session, case, agency_id, acting)
-        view = service.fire(
+        view = engine.fire(
             session,
             case,
             trigger,
@@ -235,9 +240,9 @@ def _checked_actor(session: Session, case_id: int, agency_id: int | None, role: 
     from it) is named with the nearest real one.
     """
     try:
-        return service.definition_for_actor(session, case_id, agency_id=agency_id, role=role)
+        return engine.definition_for_actor(session, case_id, agency_id=agency_id, role=role)
     except Forbidden:
-        _known_role(service.definition_of(session, case_id), role, system=True)
+        _known_role(engine.definition_of(session, case_id), role, system=True)
         raise
 
 
@@ -252,7 +257,7 @@ def case_assign(
     """Give a role on a case to an agency (as the coordinator, or as administrator)."""
     with database(load_settings()) as factory, factory() as session:
         ((role, target),) = _parse_roles(session, [pair]).items()
-        view = service.assign(
+        view = engine.assign(
             session, case, role, target, now=utcnow(), by_agency_id=_agency_id(session, agency)
         )
         session.commit()
@@ -273,7 +278,7 @@ def case_show(
         factory() as session,
         _role_hint(session, case, role),
     ):
-        view = service.view(
+        view = engine.view(
             session, case, agency_id=_agency_id(session, agency), now=utcnow(), role=role
         )
     _print_case(view, json)
@@ -293,7 +298,7 @@ def case_history(
         factory() as session,
         _role_hint(session, case, role),
     ):
-        events = service.history(session, case, agency_id=_agency_id(session, agency), role=role)
+        events = engine.history(session, case, agency_id=_agency_id(session, agency), role=role)
     if json:
         print_json(events)
         return

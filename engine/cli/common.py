@@ -15,16 +15,16 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import DatabaseNotMigrated, DefinitionError, ReferralError
-from engine.settings import Settings
-from engine.store.db import (
+from engine import (
     check_migrated,
     database_label,
     make_engine,
     session_factory,
     sqlite_file,
+    to_jsonable,
 )
-from engine.views_json import to_jsonable
+from engine.errors import DatabaseNotMigrated, DefinitionError, ReferralError
+from engine.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -8,14 +8,19 @@ from pathlib import Path
 import typer
 from sqlalchemy.orm import Session
 
-from engine.cases.audit import verify
+from engine import (
+    DeployResult,
+    current_revision,
+    deploy,
+    list_workflows,
+    load_definition,
+    upgrade,
+    verify,
+)
 from engine.cli.common import database, err, handle_errors, load_settings, out, print_json
 from engine.cli.usage import PlainCommand, PlainGroup
 from engine.clock import utcnow
-from engine.definitions.loader import load_definition
 from engine.errors import DefinitionError, DeployConflict, InvalidInput, Problem
-from engine.machine.deploy import DeployResult, deploy, list_workflows
-from engine.store.db import current_revision, upgrade
 
 db_app = typer.Typer(cls=PlainGroup, help="Database schema.", no_args_is_help=True)
 audit_app = typer.Typer(cls=PlainGroup, help="The audit trail.", no_args_is_help=True)

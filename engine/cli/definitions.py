@@ -30,7 +30,7 @@ def validate(
 ) -> None:
     """Check workflow definitions; print every problem as path:line:col: error: message."""
     # Imported here so the rest of the CLI starts without compiling CEL or YAML machinery.
-    from engine.definitions.loader import load_path
+    from engine import load_path
 
     files = _expand(paths)
     invalid = 0

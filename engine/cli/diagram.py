@@ -32,8 +32,7 @@ def diagram(
 ) -> None:
     """Print a diagram of a workflow: states, parallel tracks, transitions and timers."""
     # Imported here so the rest of the CLI starts without compiling CEL or YAML machinery.
-    from engine.definitions.diagram import to_dot, to_mermaid
-    from engine.definitions.loader import load_path
+    from engine import load_path, to_dot, to_mermaid
 
     definition = load_path(path)
     render = to_dot if fmt is DiagramFormat.dot else to_mermaid

@@ -13,7 +13,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
-from engine.cases.views import CaseView, EventView
+from engine import CaseView, EventView
 
 
 def value_text(value: Any) -> str:

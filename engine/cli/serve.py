@@ -17,12 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine.cli.common import err, handle_errors, load_settings
-from engine.cli.usage import PlainCommand
-from engine.clock import utcnow
-from engine.errors import ConfigError
-from engine.settings import Settings
-from engine.store.db import (
+from engine import (
     check_migrated,
     current_revision,
     database_label,
@@ -30,6 +25,11 @@ from engine.store.db import (
     session_factory,
     upgrade,
 )
+from engine.cli.common import err, handle_errors, load_settings
+from engine.cli.usage import PlainCommand
+from engine.clock import utcnow
+from engine.errors import ConfigError
+from engine.settings import Settings
 
 
 def prepare_database(engine: Engine, settings: Settings) -> None:
@@ -85,7 +85,7 @@ def check_port_free(host: str, port: int) -> None:
 
 def deploy_shipped_workflows(engine: Engine) -> tuple[int, int]:
     """(versions newly deployed, shipped files)."""
-    from engine.machine.deploy import deploy_shipped
+    from engine import deploy_shipped
 
     with session_factory(engine)() as session:
         results = deploy_shipped(session, utcnow())
@@ -123,7 +123,7 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
     import uvicorn
 
     from api.app import create_app
-    from engine.embedded import EmbeddedWorker
+    from engine import EmbeddedWorker
 
     check_port_free(host, port)
     # First, so it is easy to find (tests and people read it from the first line).

@@ -10,13 +10,11 @@ from datetime import date
 
 import typer
 
-from engine.agencies import agency_by_name
+import engine
+from engine import CandidateView, OtherCase, SubjectDetails, agency_by_name, subject_details
 from engine.cli.common import database, handle_errors, load_settings, out, print_json
 from engine.clock import utcnow
 from engine.errors import InvalidInput
-from engine.subjects import service
-from engine.subjects.details import SubjectDetails, subject_details
-from engine.subjects.views import CandidateView, OtherCase
 
 subject_app = typer.Typer(help="The person a case is about, and re-referral links.",
                           no_args_is_help=True)
@@ -72,7 +70,7 @@ def subject_set(
     """Record or correct who the case is about."""
     checked = _details(name, script, born, locality, ident)
     with database(load_settings()) as factory, factory() as session:
-        view = service.attach_subject(session, case, checked, now=utcnow(), role=role,
+        view = engine.attach_subject(session, case, checked, now=utcnow(), role=role,
                                       agency_id=agency_by_name(session, agency).id)
         session.commit()
     if json:
@@ -88,8 +86,8 @@ def subject_show(case: int, agency: str = AGENCY_OPT, role: str | None = ROLE_OP
     """The case's subject and its prior contacts (the cases linked to it)."""
     with database(load_settings()) as factory, factory() as session:
         agency_id = agency_by_name(session, agency).id
-        view = service.show_subject(session, case, agency_id=agency_id, role=role)
-        prior = service.prior_contacts(session, case, agency_id=agency_id, role=role)
+        view = engine.show_subject(session, case, agency_id=agency_id, role=role)
+        prior = engine.prior_contacts(session, case, agency_id=agency_id, role=role)
     if json:
         print_json({**view.as_dict(), "prior_contacts": [p.as_dict() for p in prior]})
         return
@@ -119,7 +117,7 @@ def subject_candidates(case: int, agency: str = AGENCY_OPT, role: str | None = R
     """Other cases that may be about the same person, best first, with reasons."""
     settings = load_settings()
     with database(settings) as factory, factory() as session:
-        found = service.subject_candidates(
+        found = engine.subject_candidates(
             session, case, agency_id=agency_by_name(session, agency).id,
             threshold=settings.match_threshold, role=role)
     if json:
@@ -144,7 +142,7 @@ def subject_link(
     """Link a candidate case as the same person (or reject it with --reject)."""
     settings = load_settings()
     with database(settings) as factory, factory() as session:
-        view = service.decide_candidate(session, case, other, "rejected" if reject else "linked",
+        view = engine.decide_candidate(session, case, other, "rejected" if reject else "linked",
                               agency_id=agency_by_name(session, agency).id,
                               threshold=settings.match_threshold, now=utcnow(), role=role)
         session.commit()
@@ -160,7 +158,7 @@ def subject_unlink(case: int, other: int, agency: str = AGENCY_OPT,
                    role: str | None = ROLE_OPT, json: bool = JSON_OPT) -> None:
     """Undo a link between two cases."""
     with database(load_settings()) as factory, factory() as session:
-        service.unlink_subjects(session, case, other, agency_id=agency_by_name(session, agency).id,
+        engine.unlink_subjects(session, case, other, agency_id=agency_by_name(session, agency).id,
                        now=utcnow(), role=role)
         session.commit()
     if json:

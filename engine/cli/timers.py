@@ -10,14 +10,12 @@ from types import FrameType
 
 import typer
 
-from engine.agencies import agency_by_name
+from engine import EmbeddedWorker, Pass, acknowledge, agency_by_name
 from engine.cli.common import database, err, handle_errors, load_settings, out, print_json
 from engine.cli.render import plural
 from engine.cli.usage import PlainCommand
 from engine.clock import utcnow
-from engine.embedded import EmbeddedWorker, Pass
 from engine.errors import InvalidInput
-from engine.timers.escalations import acknowledge
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
 

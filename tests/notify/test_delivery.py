@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from support_servers import MailSink, WebhookReceiver
 
 from engine.agencies import add_agency
-from engine.notify.delivery import Deliverer, Policy, build_channels, claim, to_enqueue
+from engine.notify.claims import claim, to_enqueue
+from engine.notify.delivery import Deliverer, Policy, build_channels
 from engine.notify.outbox import alert_rows
 from engine.settings import Settings
 from engine.store import writers
