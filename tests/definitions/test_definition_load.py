@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import IN_CI
-from defcases import BASE, CONTRACT_EXAMPLE, FIXTURES, problems_of, variant
+from defcases import BASE, CONTRACT_EXAMPLE, FIXTURES, variant
 
 from engine.definitions.loader import load_definition, load_path
 from engine.definitions.model import Definition, Duration, Mark
