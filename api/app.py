@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from api import errors
 from api.deps import Runtime
 from api.limits import BodySizeLimit
+from engine import tracing
 from engine.clock import utcnow
 from engine.settings import Settings
 from engine.store.db import check_migrated, make_engine, session_factory
@@ -61,4 +62,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     for module in (routes_workflows, routes_agencies, routes_cases, routes_work, routes_system):
         app.include_router(module.router)
+    # Off (and nothing added to the app) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    tracing.setup("referral-api")
+    tracing.instrument_fastapi(app)
     return app

@@ -24,6 +24,7 @@ from api.schemas import (
     ReadQuery,
     errors,
 )
+from engine import tracing
 from engine.agencies import agency_by_name
 from engine.cases import service
 from engine.errors import InvalidInput, NotFound
@@ -58,16 +59,17 @@ def _agency_id(session: Session, agency: int | str) -> int:
 )
 def post_case(body: CaseIn, caller: CallerDep, session: SessionDep, now: NowDep) -> dict[str, Any]:
     assignments = {role: _agency_id(session, agency) for role, agency in body.assignments.items()}
-    case = service.open_case(
-        session,
-        workflow=body.workflow,
-        version=body.version,
-        assignments=assignments,
-        data=body.data,
-        now=now,
-        agency_id=caller.agency_id,
-    )
-    session.commit()
+    with tracing.span("service.open_case", {"referral.workflow": body.workflow}):
+        case = service.open_case(
+            session,
+            workflow=body.workflow,
+            version=body.version,
+            assignments=assignments,
+            data=body.data,
+            now=now,
+            agency_id=caller.agency_id,
+        )
+        session.commit()
     return case.as_dict()
 
 
@@ -93,17 +95,19 @@ def get_case(
 def post_event(
     case_id: CaseId, body: EventIn, caller: CallerDep, session: SessionDep, now: NowDep
 ) -> dict[str, Any]:
-    case = service.fire(
-        session,
-        case_id,
-        body.trigger,
-        role=body.role,
-        agency_id=caller.agency_id,
-        data=body.data,
-        expected_version=body.expected_version,
-        now=now,
-    )
-    session.commit()
+    with tracing.span("service.fire", {"referral.case_id": case_id,
+                                       "referral.trigger": body.trigger}):
+        case = service.fire(
+            session,
+            case_id,
+            body.trigger,
+            role=body.role,
+            agency_id=caller.agency_id,
+            data=body.data,
+            expected_version=body.expected_version,
+            now=now,
+        )
+        session.commit()
     return case.as_dict()
 
 

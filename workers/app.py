@@ -16,6 +16,7 @@ from celery import Celery, signals
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import tracing
 from engine.notify.delivery import Deliverer
 from engine.settings import Settings
 from engine.store.db import make_engine, session_factory
@@ -104,6 +105,10 @@ def create_app(settings: Settings | None = None) -> ReferralCelery:
             },
         },
     )
+    # Off unless OTEL_EXPORTER_OTLP_ENDPOINT is set; on, each message carries its trace
+    # context, so a tick, the deliveries it enqueues and their webhooks are one trace.
+    if tracing.setup("referral-worker"):
+        tracing.instrument_celery()
     runtime = app.runtime
 
     def _after_fork(**_: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from engine import clock
+from engine import clock, tracing
 from engine.notify import delivery
 from engine.timers import tick as timers
 from workers.app import QUEUE, ReferralCelery, Runtime
@@ -51,6 +51,7 @@ def enqueue_deliveries(runtime: Runtime, ids: Sequence[int], now: str | None) ->
     """
     if not ids:
         return 0
+    tracing.set_attribute("referral.enqueued", len(ids))
     factory = runtime.session_factory()
     with factory() as session, session.begin():
         delivery.mark_enqueued(session, ids, now=parse_now(now))
@@ -80,6 +81,7 @@ def tick(self: Task, now: str | None = None) -> dict[str, Any]:
         batch_size=settings.tick_batch_size,
         lease_seconds=settings.claim_lease_seconds,
     )
+    tracing.set_attribute("referral.fired", len(result.fired))
     enqueued = enqueue_deliveries(runtime, result.notification_ids, now)
     if result.fired or result.errors:
         logger.info(
@@ -98,6 +100,7 @@ def deliver(self: Task, ids: list[int], now: str | None = None) -> dict[str, Any
     result = runtime.deliverer().deliver(
         runtime.session_factory(), now=parse_now(now), ids=[int(i) for i in ids]
     )
+    tracing.set_attribute("referral.delivered", len(result.delivered))
     enqueue_deliveries(runtime, result.alerts, now)
     return {
         "delivered": len(result.delivered),
