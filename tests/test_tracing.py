@@ -248,7 +248,6 @@ class HeaderReceiver:
 
 
 @pytest.mark.redis
-@pytest.mark.slow
 def test_a_tick_its_outbox_delivery_task_and_webhook_are_one_trace(
     sqlite_url: str, redis_url: str, spans: InMemorySpanExporter
 ) -> None:
