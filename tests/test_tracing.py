@@ -290,3 +290,14 @@ def test_a_tick_its_outbox_delivery_task_and_webhook_are_one_trace(
     _version, header_trace, parent, _flags = headers["traceparent"].split("-")
     assert (int(header_trace, 16), int(parent, 16)) == (trace_id, webhook.context.span_id)
     assert_no_field_values(finished, SECRET_REASON)
+
+
+def test_the_tracing_benchmark_measures_every_variant_and_leaves_tracing_off() -> None:
+    from benchmarks import tracing as bench
+
+    rates = bench.run("sqlite", rounds=1, seconds=0.05, population=20)
+    assert set(rates) == set(bench.VARIANTS)
+    assert all(len(r) == 1 and r[0] > 0 for r in rates.values())
+    assert not tracing.enabled()
+    text, _met = bench.report("sqlite", rates)
+    assert "off" in text and "target >= 0.97x" in text
