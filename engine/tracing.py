@@ -108,17 +108,46 @@ def span(
 
 
 def client_span(
-    name: str, attributes: Mapping[str, AttributeValue] | None = None
+    name: str,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    *,
+    origin: str | None = None,
 ) -> AbstractContextManager[Any]:
-    """Like :func:`span`, for a call to another system (an outgoing webhook)."""
+    """Like :func:`span`, for a call to another system (an outgoing webhook).
+
+    ``origin`` is a stored :func:`traceparent` (the request that started the timer this
+    notification comes from): the span links to that trace, as a batch's work links to
+    the many requests behind it rather than joining any one of them.
+    """
     tracer = _state.tracer
     if tracer is None:
         return _NULL
     from opentelemetry.trace import SpanKind
 
     return tracer.start_as_current_span(  # type: ignore[no-any-return]
-        name, kind=SpanKind.CLIENT, attributes=attributes
+        name, kind=SpanKind.CLIENT, attributes=attributes, links=_links(origin)
     )
+
+
+def traceparent() -> str | None:
+    """The current trace context as a W3C ``traceparent`` value, to store beside a row
+    that later work (a timer, an outbox row) picks up; None when off or outside a span."""
+    if _state.tracer is None:
+        return None
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier.get("traceparent")
+
+
+def _links(origin: str | None) -> list[Any]:
+    if not origin:
+        return []
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    context = TraceContextTextMapPropagator().extract({"traceparent": origin})
+    linked = trace.get_current_span(context).get_span_context()
+    return [trace.Link(linked)] if linked.is_valid else []
 
 
 def inject(headers: MutableMapping[str, str]) -> None:

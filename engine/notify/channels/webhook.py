@@ -80,7 +80,8 @@ class WebhookChannel:
         with tracing.client_span(
             "webhook POST",
             {"http.request.method": "POST", "referral.agency_id": message.agency_id,
-               "referral.notification_kind": message.kind},
+             "referral.notification_kind": message.kind},
+            origin=message.trace_parent,
         ):
             # The signature covers id, timestamp and body only, so traceparent can be added.
             tracing.inject(headers)
