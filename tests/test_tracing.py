@@ -355,3 +355,38 @@ def test_the_webhook_of_a_timer_links_to_the_request_that_started_it(
     (webhook,) = [s for s in spans.get_finished_spans() if s.name == "webhook POST"]
     linked = [link.context.trace_id for link in webhook.links]
     assert linked == [request.get_span_context().trace_id]
+
+
+def test_an_embedded_worker_pass_is_one_trace_down_to_the_webhook(
+    sqlite_url: str, spans: InMemorySpanExporter
+) -> None:
+    from engine.embedded import EmbeddedWorker
+
+    engine = make_engine(sqlite_url)
+    factory = session_factory(engine)
+    with HeaderReceiver() as receiver:
+        world = make_timer_world(
+            factory,
+            webhook_for=lambda role: f"{receiver.url}/{role}" if role == "police" else None,
+        )
+        world.open_in_screening(at=ENTER, data={"screening_rationale": SECRET_REASON})
+        spans.clear()
+        worker = EmbeddedWorker(factory, Settings(database_url=sqlite_url))
+        try:
+            worker.run_once(REMIND_AT)
+        finally:
+            worker.deliverer.close()
+        (headers,) = receiver.requests
+    engine.dispose()
+    finished = list(spans.get_finished_spans())
+    (root,) = [s for s in finished if s.parent is None]
+    assert root.name == "worker.pass" and root.context is not None
+    assert {s.context.trace_id for s in finished if s.context} == {root.context.trace_id}
+    tables = {statement_key(str((s.attributes or {})["db.query.text"]))[1] for s in _sql(finished)}
+    assert {"timers", "notifications", "delivery_attempts"} <= tables, tables
+    (webhook,) = [s for s in finished if s.name == "webhook POST"]
+    assert webhook.context is not None
+    assert headers["traceparent"].split("-")[1:3] == [
+        f"{root.context.trace_id:032x}", f"{webhook.context.span_id:016x}"
+    ]
+    assert_no_field_values(finished, SECRET_REASON)
