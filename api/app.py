@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from api import errors
 from api.deps import Runtime
 from api.limits import BodySizeLimit
-from engine import check_migrated, make_engine, session_factory
+from engine import check_migrated, make_engine, session_factory, tracing
 from engine.clock import utcnow
 from engine.settings import Settings
 
@@ -63,4 +63,7 @@ def create_app(
     for module in (routes_workflows, routes_agencies, routes_cases, routes_work, routes_system):
         app.include_router(module.router)
     app.include_router(subjects_router)
+    # Off (and nothing added to the app) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    tracing.setup("referral-api")
+    tracing.instrument_fastapi(app)
     return app

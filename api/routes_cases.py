@@ -23,7 +23,7 @@ from api.schemas import (
     errors,
 )
 from api.schemas_subjects import ReferralIn
-from engine import CaseView, EventView, agency_by_name
+from engine import CaseView, EventView, agency_by_name, tracing
 from engine.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["cases"])
@@ -55,19 +55,20 @@ def _agency_id(session: Session, agency: int | str) -> int:
 )
 def post_case(body: ReferralIn, caller: CallerDep, session: SessionDep, now: NowDep) -> CaseView:
     assignments = {role: _agency_id(session, agency) for role, agency in body.assignments.items()}
-    case = engine.open_case(
-        session,
-        workflow=body.workflow,
-        version=body.version,
-        assignments=assignments,
-        data=body.data,
-        now=now,
-        agency_id=caller.agency_id,
-    )
-    if body.subject is not None:
-        engine.attach_at_open(session, case.id, body.subject.details(),
-                              agency_id=caller.agency_id, now=now)
-    session.commit()
+    with tracing.span("service.open_case", {"referral.workflow": body.workflow}):
+        case = engine.open_case(
+            session,
+            workflow=body.workflow,
+            version=body.version,
+            assignments=assignments,
+            data=body.data,
+            now=now,
+            agency_id=caller.agency_id,
+        )
+        if body.subject is not None:
+            engine.attach_at_open(session, case.id, body.subject.details(),
+                                  agency_id=caller.agency_id, now=now)
+        session.commit()
     return case
 
 
@@ -90,17 +91,19 @@ def get_case(
 def post_event(
     case_id: CaseId, body: EventIn, caller: CallerDep, session: SessionDep, now: NowDep
 ) -> CaseView:
-    case = engine.fire(
-        session,
-        case_id,
-        body.trigger,
-        role=body.role,
-        agency_id=caller.agency_id,
-        data=body.data,
-        expected_version=body.expected_version,
-        now=now,
-    )
-    session.commit()
+    with tracing.span("service.fire", {"referral.case_id": case_id,
+                                       "referral.trigger": body.trigger}):
+        case = engine.fire(
+            session,
+            case_id,
+            body.trigger,
+            role=body.role,
+            agency_id=caller.agency_id,
+            data=body.data,
+            expected_version=body.expected_version,
+            now=now,
+        )
+        session.commit()
     return case
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import clock
+from engine import clock, tracing
 from engine.notify.delivery import Deliverer, DeliveryResult
 from engine.settings import Settings
 from engine.timers import tick as timers
@@ -49,6 +49,11 @@ class EmbeddedWorker:
 
     def run_once(self, now: datetime) -> Pass:
         """Fire what is due at ``now``, then deliver what is due (alerts included)."""
+        # One trace per pass: the tick's batches, their outbox rows and the deliveries.
+        with tracing.span("worker.pass"):
+            return self._pass(now)
+
+    def _pass(self, now: datetime) -> Pass:
         tick = timers.tick(
             self.session_factory,
             now=now,

@@ -16,7 +16,7 @@ from celery import Celery, signals
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import Deliverer, make_engine, session_factory
+from engine import Deliverer, make_engine, session_factory, tracing
 from engine.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -104,6 +104,10 @@ def create_app(settings: Settings | None = None) -> ReferralCelery:
             },
         },
     )
+    # Off unless OTEL_EXPORTER_OTLP_ENDPOINT is set; on, each message carries its trace
+    # context, so a tick, the deliveries it enqueues and their webhooks are one trace.
+    if tracing.setup("referral-worker"):
+        tracing.instrument_celery()
     runtime = app.runtime
 
     def _after_fork(**_: Any) -> None:

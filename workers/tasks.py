@@ -15,7 +15,7 @@ from typing import Any
 from celery import Task, shared_task
 
 import engine
-from engine import clock
+from engine import clock, tracing
 from workers.app import QUEUE, ReferralCelery, Runtime
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ def enqueue_deliveries(runtime: Runtime, ids: Sequence[int], now: str | None) ->
     """
     if not ids:
         return 0
+    tracing.set_attribute("referral.enqueued", len(ids))
     factory = runtime.session_factory()
     with factory() as session, session.begin():
         engine.mark_enqueued(session, ids, now=parse_now(now))
@@ -79,6 +80,7 @@ def tick(self: Task, now: str | None = None) -> dict[str, Any]:
         batch_size=settings.tick_batch_size,
         lease_seconds=settings.claim_lease_seconds,
     )
+    tracing.set_attribute("referral.fired", len(result.fired))
     enqueued = enqueue_deliveries(runtime, result.notification_ids, now)
     if result.fired or result.errors:
         logger.info(
@@ -97,6 +99,7 @@ def deliver(self: Task, ids: list[int], now: str | None = None) -> dict[str, Any
     result = runtime.deliverer().deliver(
         runtime.session_factory(), now=parse_now(now), ids=[int(i) for i in ids]
     )
+    tracing.set_attribute("referral.delivered", len(result.delivered))
     enqueue_deliveries(runtime, result.alerts, now)
     return {
         "delivered": len(result.delivered),

@@ -16,11 +16,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from transitions.extensions import HierarchicalMachine
-from transitions.extensions.nesting import NestedState, NestedTransition
+from transitions.extensions.nesting import NestedState
 
 from engine.definitions.model import Definition, Guard, StateDef, TransitionDef
 
@@ -33,52 +32,14 @@ class _DotState(NestedState):
     separator = "."
 
 
-class _FinalCheckedTransition(NestedTransition):
-    """NestedTransition with transitions 0.9.3's final-state check corrected.
-
-    The library's ``_final_check`` returns the *last* child's finality for a compound
-    state instead of "all children final", so a step in one track while a later track is
-    already final made the root look final and crash with "'scoped_enter' does not exist
-    on <Machine>". This is the same check with ``all`` and a guarded root.
-    """
-
-    def _final_check(
-        self, event_data: Any, state_tree: Mapping[str, Any], enter_partials: list[Any]
-    ) -> tuple[list[Any], bool]:
-        machine = event_data.machine
-        scoped = machine.scoped
-        # The machine itself (the root scope) is never entered.
-        scoped_enter = getattr(scoped, "scoped_enter", None)
-        just_entered = any(scoped_enter == part.func for part in enter_partials)
-        if state_tree:
-            on_final_cbs: list[Any] = []
-            all_final = True
-            for child in state_tree:
-                with machine(child):
-                    child_cbs, child_final = self._final_check(
-                        event_data, state_tree[child], enter_partials
-                    )
-                all_final = all_final and child_final
-                on_final_cbs.extend(child_cbs)
-            # Callbacks fire when a child just became final, or this state was just entered.
-            if all_final and (on_final_cbs or just_entered):
-                on_final_cbs.append(partial(machine.callbacks, scoped.on_final, event_data))
-            return on_final_cbs, all_final
-        if getattr(scoped, "final", False):
-            cbs = [partial(machine.callbacks, scoped.on_final, event_data)] if just_entered else []
-            return cbs, True
-        return [], False
-
-
 class _DotMachine(HierarchicalMachine):
     state_cls = _DotState
-    transition_cls = _FinalCheckedTransition
 
 
 class _Scratch:
     """The model bound to the shared machine for one run."""
 
-    __slots__ = ("chosen", "data", "entered", "exited", "finished", "fired", "state")
+    __slots__ = ("chosen", "data", "entered", "exited", "fired", "state")
 
     def __init__(self) -> None:
         self.state: Any = None
@@ -87,7 +48,6 @@ class _Scratch:
         self.fired = False
         self.entered: list[str] = []
         self.exited: list[str] = []
-        self.finished: list[str] = []
 
 
 class _Record:
@@ -180,6 +140,7 @@ class SharedMachine:
                 dest = None if source == tdef.dest else tdef.dest
                 self.machine.add_transition(tdef.trigger, source, dest, conditions=[condition])
         self.joins = {s.path: s.join for s in defn.states.values() if s.join}
+        self._innermost_first = sorted(self.joins, key=lambda path: -path.count("."))
         for parallel, join in self.joins.items():
             self.machine.add_transition(JOIN_PREFIX + parallel, parallel, join)
 
@@ -191,7 +152,7 @@ class SharedMachine:
             model.data = data
             model.chosen = tdef
             model.fired = False
-            model.entered, model.exited, model.finished = [], [], []
+            model.entered, model.exited = [], []
             try:
                 # Not the return value: the library reports the last track it tried, so
                 # a transition fired in one track reads False when another track did not.
@@ -219,13 +180,26 @@ class SharedMachine:
         joined = None
         # Each join leaves its parallel state, so there are at most as many as those.
         for _ in range(len(self.joins) + 1):
-            if not model.finished:
+            parallel = self._joinable(from_machine_state(model.state))
+            if parallel is None:
                 return joined
-            parallel = model.finished.pop(0)
-            model.finished.clear()
             self.machine.trigger_event(model, JOIN_PREFIX + parallel)
             joined = parallel
         raise RuntimeError(f"{self.definition.workflow}: joins do not settle")
+
+    def _joinable(self, config: tuple[str, ...]) -> str | None:
+        """The innermost parallel state with a join whose every track rests in a final state.
+
+        Decided from the definition, not by the library's ``final`` states and ``on_final``
+        callbacks: transitions 0.9.3 judges a compound state by its *last* child's
+        finality only (so a step in one track while a later track was already final
+        crashed it), and the fix would have to override its private ``_final_check``.
+        """
+        for parallel in self._innermost_first:
+            inside = [leaf for leaf in config if leaf.startswith(parallel + ".")]
+            if inside and all(self.definition.states[leaf].final for leaf in inside):
+                return parallel
+        return None
 
 
 def _state_spec(defn: Definition, state: StateDef) -> dict[str, Any]:
@@ -235,15 +209,12 @@ def _state_spec(defn: Definition, state: StateDef) -> dict[str, Any]:
         "on_exit": [_Record(state.path, "exited")],
     }
     children = [_state_spec(defn, defn.states[c]) for c in state.children]
+    # No ``final`` flags: which tracks are done is the definition's call (see _joinable).
     if state.kind == "parallel":
         spec["parallel"] = children
-        if state.join:
-            spec["on_final"] = [_Record(state.path, "finished")]
     elif state.kind == "track":
         spec["children"] = children
         spec["initial"] = defn.states[_required(state.initial_child, state)].name
-    elif state.final:
-        spec["final"] = True
     return spec
 
 

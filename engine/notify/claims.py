@@ -92,6 +92,7 @@ def _message(row: Notification, agency: Agency) -> Message:
         webhook_url=agency.webhook_url,
         webhook_secret=agency.webhook_secret,
         email=agency.email,
+        trace_parent=row.trace_parent,
     )
 
 

@@ -11,6 +11,7 @@ the same ``message_id``: at least once, de-duplicable by the receiver.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -187,7 +188,9 @@ class Deliverer:
         if len(messages) == 1 or self.policy.concurrency <= 1:
             return [one(m) for m in messages]
         with ThreadPoolExecutor(max_workers=min(self.policy.concurrency, len(messages))) as pool:
-            return list(pool.map(one, messages))
+            # Each send in the caller's context, so its span joins the caller's trace.
+            sends = [pool.submit(contextvars.copy_context().run, one, m) for m in messages]
+            return [send.result() for send in sends]
 
     def _record(
         self,

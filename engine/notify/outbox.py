@@ -128,7 +128,7 @@ def visible_fields(
 
 def _row(
     *, case_id: int | None, agency_id: int, channel: str, kind: str,
-    payload: Mapping[str, Any], now: datetime,
+    payload: Mapping[str, Any], now: datetime, trace_parent: str | None = None,
 ) -> dict[str, Any]:
     """One outbox row, its stable ``message_id`` also in the payload it sends."""
     message_id = new_message_id()
@@ -136,6 +136,7 @@ def _row(
         "message_id": message_id, "case_id": case_id, "agency_id": agency_id,
         "channel": channel, "kind": kind, "payload": {**payload, "message_id": message_id},
         "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
+        "trace_parent": trace_parent,
     }
 
 
@@ -149,8 +150,10 @@ def plan_rows(
     kind: str,
     info: Mapping[str, Any],
     now: datetime,
+    trace_parent: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One outbox row per (agency, channel), each payload only what that agency may see."""
+    """One outbox row per (agency, channel), each payload only what that agency may see;
+    ``trace_parent`` links its delivery to the trace behind it (a timer's)."""
     rows: list[dict[str, Any]] = []
     for agency_id, roles in sorted(resolution.by_agency.items()):
         # Visibility follows every role the agency holds on the case, not only those
@@ -168,7 +171,7 @@ def plan_rows(
         }
         rows.extend(
             _row(case_id=case.id, agency_id=agency_id, channel=channel, kind=kind,
-                 payload=payload, now=now)
+                 payload=payload, now=now, trace_parent=trace_parent)
             for channel in channels_for(agencies[agency_id])
         )
     return rows

@@ -159,6 +159,8 @@ class Timer(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(default=None)
     fired_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
+    # The W3C traceparent of the request that started the timer (null when not traced).
+    trace_parent: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Escalation(Base):
@@ -205,6 +207,8 @@ class Notification(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime]
+    # Copied from the timer (or taken from the request) that caused the notification.
+    trace_parent: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class DeliveryAttempt(Base):

@@ -34,13 +34,15 @@ EVENT_COLUMNS = (
     "case_id", "seq", "at", "kind", "agency_id", "role", "trigger", "from_state",
     "to_state", "data", "prev_hash", "hash",
 )
-TIMER_COLUMNS = ("case_id", "name", "state", "step", "due_at", "status", "created_at")
+TIMER_COLUMNS = (
+    "case_id", "name", "state", "step", "due_at", "status", "created_at", "trace_parent",
+)
 ESCALATION_COLUMNS = (
     "case_id", "timer_id", "timer_name", "step", "roles", "agency_ids", "created_at",
 )
 NOTIFICATION_COLUMNS = (
     "message_id", "case_id", "agency_id", "channel", "kind", "payload", "status",
-    "attempts", "next_attempt_at", "created_at",
+    "attempts", "next_attempt_at", "created_at", "trace_parent",
 )
 
 

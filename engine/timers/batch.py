@@ -90,6 +90,7 @@ class _Timer:
     due_at: datetime
     status: str
     claimed_until: datetime | None
+    trace_parent: str | None
 
 
 @dataclass(slots=True)
@@ -212,7 +213,7 @@ def _next_step(cur: Cursor, work: Sequence[_Work], *, now: datetime) -> None:
         if not state_active(w.case.state, t.state):
             continue
         row = schedule.next_step_row(
-            w.case.id, w.compiled.definition, w.tdef, t.step, t.due_at, now
+            w.case.id, w.compiled.definition, w.tdef, t.step, t.due_at, now, t.trace_parent
         )
         if row is not None:
             rows.append(row)
@@ -338,7 +339,7 @@ def _plan_one(
     info = {"timer": t.name, "step": t.step, "escalation_id": w.escalation_id,
             "timer_state": t.state, "due_at": due}
     rows = outbox.plan_rows(case, w.compiled.definition, w.resolution, assigned, agencies,
-                            kind=w.kind, info=info, now=now)
+                            kind=w.kind, info=info, now=now, trace_parent=t.trace_parent)
     w.notifications = list(range(len(notifications), len(notifications) + len(rows)))
     notifications += rows
     events.append(plan_event(case, kind=w.kind, at=now, role=SYSTEM_ROLE, agency_id=None, data={

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from engine import tracing
 from engine.cases.views import TimerView
 from engine.definitions.model import Definition, TimerDef
 from engine.store import writers
@@ -69,26 +70,30 @@ class TimerChanges:
 
 
 def start_row(case_id: int, defn: Definition, timer: TimerDef, now: datetime) -> dict[str, Any]:
-    """The pending row of the timer itself (step 0), due ``timer.after`` from ``now``."""
-    return _row(case_id, timer.name, timer.state, 0, calendar_for(defn).add(now, timer.after), now)
+    """The pending row of the timer itself (step 0), due ``timer.after`` from ``now``, with
+    the trace of the work that started it."""
+    due = calendar_for(defn).add(now, timer.after)
+    return _row(case_id, timer.name, timer.state, 0, due, now, tracing.traceparent())
 
 
 def next_step_row(
-    case_id: int, defn: Definition, tdef: TimerDef, step: int, due_at: datetime, now: datetime
+    case_id: int, defn: Definition, tdef: TimerDef, step: int, due_at: datetime, now: datetime,
+    trace_parent: str | None = None,
 ) -> dict[str, Any] | None:
     """The row of the ladder step after ``step`` (due ``due_at``), counted from that due
-    time in the workflow's calendar; None after the last step."""
+    time in the workflow's calendar and keeping the run's trace; None after the last."""
     if step >= len(tdef.escalate):
         return None
     due = calendar_for(defn).add(due_at, tdef.escalate[step].after)
-    return _row(case_id, tdef.name, tdef.state, step + 1, due, now)
+    return _row(case_id, tdef.name, tdef.state, step + 1, due, now, trace_parent)
 
 
 def _row(
-    case_id: int, name: str, state: str, step: int, due: datetime, now: datetime
+    case_id: int, name: str, state: str, step: int, due: datetime, now: datetime,
+    trace_parent: str | None,
 ) -> dict[str, Any]:
     return {"case_id": case_id, "name": name, "state": state, "step": step, "due_at": due,
-            "status": "pending", "created_at": now}
+            "status": "pending", "created_at": now, "trace_parent": trace_parent}
 
 
 def live_timers(cur: Cursor, case_id: int) -> list[TimerView]:

@@ -60,7 +60,10 @@ def _claim(pg: bool) -> Any:
     )
 
 
-TIMER_COLUMNS = ("id", "case_id", "name", "state", "step", "due_at", "status", "claimed_until")
+TIMER_COLUMNS = (
+    "id", "case_id", "name", "state", "step", "due_at", "status", "claimed_until",
+    "trace_parent",
+)
 
 
 def _lock(pg: bool) -> Any:

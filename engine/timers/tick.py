@@ -23,6 +23,7 @@ from pydantic import computed_field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import tracing
 from engine.machine.compiled import CompiledWorkflow
 from engine.store.tables import Timer
 from engine.timers.batch import Batch, Fired, fire_batch
@@ -83,27 +84,46 @@ def tick(
     lease_until = now + timedelta(seconds=lease_seconds)
     definitions: dict[int, CompiledWorkflow] = {}
     for _ in range(max_batches):
-        with session_factory() as session, session.begin():
-            ids = claim_due(session, now=now, lease_until=lease_until, limit=batch_size)
-        result.claimed += len(ids)
-        if not ids:
+        with tracing.span("tick.batch"):
+            claimed = _claim_and_fire(session_factory, result, now=now, limit=batch_size,
+                                      lease_until=lease_until, definitions=definitions)
+        if not claimed:
             break
-        try:
-            with session_factory() as session, session.begin():
-                batch = fire_batch(
-                    session, ids, now=now, lease_until=lease_until, definitions=definitions
-                )
-        except Exception:
-            # Nothing of the batch was written: fire its timers one by one, so that only
-            # the timer at fault fails.
-            logger.warning("a batch of %d timers failed; firing them one by one", len(ids),
-                           exc_info=True)
-            for timer_id in ids:
-                _fire_alone(session_factory, result, timer_id, now=now,
-                            lease_until=lease_until, definitions=definitions)
-            continue
-        _add(result, batch)
     return result
+
+
+def _claim_and_fire(
+    session_factory: sessionmaker[Session],
+    result: TickResult,
+    *,
+    now: datetime,
+    limit: int,
+    lease_until: datetime,
+    definitions: dict[int, CompiledWorkflow],
+) -> int:
+    """One batch: claim up to ``limit`` due rows, then fire them; how many were claimed."""
+    with session_factory() as session, session.begin():
+        ids = claim_due(session, now=now, lease_until=lease_until, limit=limit)
+    tracing.set_attribute("referral.claimed", len(ids))
+    result.claimed += len(ids)
+    if not ids:
+        return 0
+    try:
+        with session_factory() as session, session.begin():
+            batch = fire_batch(
+                session, ids, now=now, lease_until=lease_until, definitions=definitions
+            )
+    except Exception:
+        # Nothing of the batch was written: fire its timers one by one, so that only the
+        # timer at fault fails.
+        logger.warning("a batch of %d timers failed; firing them one by one", len(ids),
+                       exc_info=True)
+        for timer_id in ids:
+            _fire_alone(session_factory, result, timer_id, now=now,
+                        lease_until=lease_until, definitions=definitions)
+        return len(ids)
+    _add(result, batch)
+    return len(ids)
 
 
 def _add(result: TickResult, batch: Batch) -> None:

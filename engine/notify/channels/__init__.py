@@ -26,6 +26,9 @@ class Message:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     email: str | None = None
+    # The W3C traceparent of the work that wrote the notification, when tracing was on
+    # (engine.tracing.traceparent); the send's span links to that trace.
+    trace_parent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from standardwebhooks import Webhook
 
+from engine import tracing
 from engine.notify.channels import Message, SendResult
 
 
@@ -75,13 +76,26 @@ class WebhookChannel:
             return SendResult("failed", error="agency has no webhook endpoint configured")
         body = encode_body(message.payload)
         headers = sign_headers(message.webhook_secret, message.message_id, self.wall_clock(), body)
+        # The URL stays out of the span: an endpoint may carry a token in its query.
+        with tracing.client_span(
+            "webhook POST",
+            {"http.request.method": "POST", "referral.agency_id": message.agency_id,
+             "referral.notification_kind": message.kind},
+            origin=message.trace_parent,
+        ):
+            # The signature covers id, timestamp and body only, so traceparent can be added.
+            tracing.inject(headers)
+            return self._post(message.webhook_url, body, headers)
+
+    def _post(self, url: str, body: str, headers: dict[str, str]) -> SendResult:
         try:
-            response = self.client.post(message.webhook_url, content=body.encode(), headers=headers)
+            response = self.client.post(url, content=body.encode(), headers=headers)
         except httpx.TimeoutException as exc:
             return SendResult("retry", error=f"timeout after {self.timeout}s: {type(exc).__name__}")
         except httpx.HTTPError as exc:
             return SendResult("retry", error=f"{type(exc).__name__}: {exc}")
         code = response.status_code
+        tracing.set_attribute("http.response.status_code", code)
         if 200 <= code < 300:
             return SendResult("delivered", status_code=code)
         if code == 410:
