@@ -20,6 +20,7 @@ from engine.definitions.guards import GuardError, check_guard
 from engine.definitions.item_checks import check_timer, check_transition
 from engine.definitions.model import SYSTEM_ROLE, FieldDef, Guard, StateDef, StateKind
 from engine.definitions.names import CEL_RESERVED, IDENTIFIER, suggest, suggest_state
+from engine.definitions.outcome_checks import check_outcomes
 from engine.definitions.schema import SchemaResult, StateSpec, TransitionSpec
 from engine.definitions.yamlsource import Document, Path, kind_of
 from engine.errors import Problem
@@ -101,6 +102,7 @@ class Checker:
         self.check_timers()
         if self.result.complete:
             check_graph(self)
+        check_outcomes(self)
         return self.out
 
     def check_roles(self) -> None:

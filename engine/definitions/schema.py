@@ -51,6 +51,11 @@ def _empty_list(value: Any) -> Any:
     return [] if value is None else value
 
 
+def _one_or_many_notices(value: Any) -> Any:
+    """``notify: {to: ..., ...}`` means a list of one notice."""
+    return [value] if isinstance(value, dict) else _empty_list(value)
+
+
 def _duration(value: Any) -> Duration:
     if not isinstance(value, str):
         raise PydanticCustomError(
@@ -123,12 +128,25 @@ class FieldSpec(Spec):
     description: StrictStr | None = None
 
 
+class NoticeSpec(Spec):
+    """A notice to roles: a short subject and one sentence, no field values."""
+
+    to: Names
+    subject: StrictStr
+    text: StrictStr
+
+
+Notices = Annotated[list[NoticeSpec], BeforeValidator(_one_or_many_notices)]
+
+
 class StateSpec(Spec):
     initial: StrictBool = False
     final: StrictBool = False
     owner: StrictStr | None = None
     parallel: dict[StrictStr, Annotated[TrackSpec, BeforeValidator(_empty_mapping)]] | None = None
     join: StrictStr | None = None
+    notify: Notices = []
+    set_: dict[StrictStr, Any] = Field(default={}, alias="set")
     description: StrictStr | None = None
 
 
@@ -152,6 +170,8 @@ class TransitionSpec(Spec):
     requires: Names = []
     needs: Names = []
     when: StrictStr | None = None
+    set_: dict[StrictStr, Any] = Field(default={}, alias="set")
+    notify: Notices = []
     description: StrictStr | None = None
 
 
@@ -168,6 +188,8 @@ class TimerSpec(Spec):
     fire: StrictStr | None = None
     escalate: Annotated[list[LadderStepSpec], BeforeValidator(_empty_list)] = []
     restart_on: Names = []
+    every: DurationValue | None = None
+    at_most: Annotated[StrictInt, AfterValidator(_positive)] | None = None
     description: StrictStr | None = None
 
 
@@ -188,6 +210,9 @@ class WorkflowSpec(Spec):
     milestones: _mapping_of(MilestoneSpec) = {}  # type: ignore[valid-type]
     transitions: Annotated[list[TransitionSpec], BeforeValidator(_empty_list)]
     timers: Annotated[list[TimerSpec], BeforeValidator(_empty_list)] = []
+    outcome_field: StrictStr | None = None
+    referrer_role: StrictStr | None = None
+    email_fields: StrictBool = False
 
 
 @dataclass(frozen=True)
@@ -227,7 +252,8 @@ _LISTS: dict[str, Any] = {"transitions": TransitionSpec, "timers": TimerSpec}
 def _partial(data: dict[Any, Any]) -> tuple[WorkflowSpec, dict[str, tuple[int, ...]]]:
     """Salvage what validates item by item, so later checks can still report their share."""
     values: dict[str, Any] = {}
-    for name in ("workflow", "title", "timezone", "description"):
+    for name in ("workflow", "title", "timezone", "description", "outcome_field",
+                 "referrer_role"):
         values[name] = data.get(name) if isinstance(data.get(name), str) else None
     version = data.get("version")
     values["version"] = version if type(version) is int and 0 < version <= MAX_VERSION else None
