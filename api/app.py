@@ -36,7 +36,14 @@ def create_app(
     engine: Engine | None = None,
 ) -> FastAPI:
     """Build the API over ``settings.database_url`` (or ``engine``, which the caller owns)."""
-    from api import routes_agencies, routes_cases, routes_system, routes_work, routes_workflows
+    from api import (
+        routes_agencies,
+        routes_cases,
+        routes_system,
+        routes_work,
+        routes_workflows,
+        webhooks,
+    )
 
     db = engine if engine is not None else make_engine(settings.database_url)
 
@@ -61,4 +68,5 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     for module in (routes_workflows, routes_agencies, routes_cases, routes_work, routes_system):
         app.include_router(module.router)
+    webhooks.register(app)
     return app

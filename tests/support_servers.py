@@ -64,6 +64,11 @@ class Received:
     verified: bool
     answered: int
 
+    @property
+    def data(self) -> dict[str, Any]:
+        """The body's ``data`` (the body is ``{"type", "timestamp", "data"}``)."""
+        return dict(self.payload.get("data") or {})
+
 
 @dataclass
 class Endpoint:

@@ -291,7 +291,7 @@ def _resolve(cur: Cursor, work: Sequence[_Work], now: datetime) -> dict[int, dic
         if t.step == 0 and not w.tdef.remind:
             continue  # an escalate-only timer's start: no notification, the ladder begins
         w.kind, w.roles = (
-            ("reminder", w.tdef.remind) if t.step == 0
+            ("reminder", w.tdef.remind) if t.step == 0 or w.tdef.every is not None
             else ("escalation", w.tdef.escalate[t.step - 1].notify)
         )
         w.resolution, w.warning = outbox.plan(

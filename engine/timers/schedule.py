@@ -88,7 +88,13 @@ def next_step_row(
     case_id: int, defn: Definition, tdef: TimerDef, step: int, due_at: datetime, now: datetime
 ) -> dict[str, Any] | None:
     """The row of the ladder step after ``step`` (due ``due_at``), counted from that due
-    time in the workflow's calendar; None after the last step."""
+    time in the workflow's calendar; None after the last step. A repeating reminder's
+    steps are its repeats, each ``every`` after the one before, ``at_most`` in all."""
+    if tdef.every is not None:
+        if tdef.at_most is not None and step + 1 >= tdef.at_most:
+            return None
+        due = calendar_for(defn).add(due_at, tdef.every)
+        return _row(case_id, tdef.name, tdef.state, step + 1, due, now)
     if step >= len(tdef.escalate):
         return None
     due = calendar_for(defn).add(due_at, tdef.escalate[step].after)

@@ -110,7 +110,8 @@ def test_webhook_is_signed_and_delivered_once(
     [got] = receiver.all("/police")
     assert got.verified and got.answered == 200
     assert got.webhook_id == sent.message_id and got.webhook_id.startswith("msg_")
-    assert got.payload["type"] == "reminder" and got.payload["message_id"] == sent.message_id
+    assert got.payload["type"] == "case.reminder"
+    assert got.payload["data"]["message_id"] == sent.message_id
     assert attempts(factory, nid) == ["delivered"]
     # Nothing is due any more: a second pass sends nothing.
     assert deliverer(tmp_path).deliver(factory, now=T0 + timedelta(hours=1)).claimed == 0
