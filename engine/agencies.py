@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -57,10 +58,14 @@ def _check_webhook(url: str) -> str:
 
 
 def _check_email(address: str) -> str:
-    local, at, domain = address.partition("@")
-    if not at or not local or "." not in domain or " " in address or len(address) > 320:
-        raise InvalidInput(f"not an email address: {address!r}", field="email")
-    return address
+    """The normalised address, checked by email-validator (syntax only, no DNS: the
+    engine may run air-gapped). A newline would smuggle headers into the mail."""
+    try:
+        checked = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"not an email address: {address!r} ({exc})",
+                           field="email") from None
+    return str(checked.normalized)
 
 
 def add_agency(

@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     claim_lease_seconds: int = Field(default=120, ge=1)
 
     delivery_batch_size: int = Field(default=100, ge=1)
-    delivery_max_attempts: int = Field(default=8, ge=1)
+    # Bounded: at the backoff cap each attempt waits hours, so 100 is weeks of retries.
+    delivery_max_attempts: int = Field(default=8, ge=1, le=100)
     delivery_backoff_seconds: float = Field(default=30.0, ge=0)
     delivery_backoff_max_seconds: float = Field(default=6 * 3600.0, ge=0)
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)

@@ -39,6 +39,7 @@ from engine.store.tables import Agency, DeliveryAttempt, Notification
 logger = logging.getLogger(__name__)
 
 DEAD_LETTER = "dead_letter"
+MAX_BACKOFF_EXPONENT = 30
 
 
 @dataclass(slots=True)
@@ -99,7 +100,10 @@ class Policy:
 
     def backoff(self, attempts: int, rng: random.Random, retry_after: float | None) -> float:
         """Exponential backoff with jitter, never sooner than the receiver asked."""
-        delay = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** max(0, attempts - 1))
+        # The exponent is capped: a float times 2**1024 overflows, and 2**30 backoffs
+        # are past any sane maximum already.
+        exponent = min(max(0, attempts - 1), MAX_BACKOFF_EXPONENT)
+        delay = min(self.backoff_max_seconds, self.backoff_seconds * 2.0**exponent)
         delay *= rng.uniform(0.5, 1.0)
         if retry_after is not None:
             delay = max(delay, retry_after)

@@ -349,3 +349,14 @@ def test_500_is_the_same_shape_without_a_traceback(db_url: str) -> None:
         answer = admin.get("/boom")
         assert error_of(answer, 500, "internal") == {}
         assert "secret internals" not in answer.text
+
+
+def test_422_for_an_email_header_injection_and_nothing_stored(world: World) -> None:
+    for address in ("a@b.c\nBcc:evil@x.y", "a@.", "a@b."):
+        details = error_of(
+            world.admin.post("/agencies", json={"name": "Mailer", "email": address}),
+            422, "invalid_input")
+        assert details["field"] == "email"
+    # Nothing was stored: the name is still free.
+    made = world.admin.post("/agencies", json={"name": "Mailer", "email": "m@x.example"})
+    assert made.status_code == 201, made.text

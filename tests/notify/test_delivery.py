@@ -300,3 +300,14 @@ def test_sweep_hands_out_a_due_retry_at_once(
     due = row(factory, nid).next_attempt_at
     assert to_enqueue(factory, now=due - timedelta(seconds=1), stale_seconds=60, limit=10) == []
     assert to_enqueue(factory, now=due, stale_seconds=60, limit=10) == [nid]
+
+
+def test_backoff_cannot_overflow_for_any_attempt_count_the_settings_allow() -> None:
+    policy = Policy(backoff_seconds=30.0, backoff_max_seconds=6 * 3600.0)
+    rng = random.Random(1)
+    for attempts in (1, 2, 10, 1100, 10**6):
+        delay = policy.backoff(attempts, rng, None)
+        assert 0 < delay <= 6 * 3600.0
+    assert policy.backoff(1, rng, None) <= 30.0
+    with pytest.raises(ValueError):
+        Settings(delivery_max_attempts=101)
