@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -34,6 +36,16 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_sender: str = "referral-engine@localhost"
+    # starttls upgrades a plain connection (port 587), implicit is TLS from the start (465).
+    smtp_tls: Literal["none", "starttls", "implicit"] = "none"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    # A CA bundle to trust instead of the system's (a private mail relay, the tests).
+    smtp_ca_file: str | None = None
+    # Where people open the API's case pages; mail links there when set.
+    public_url: str | None = None
+    # Signs the acknowledge links in mail (with PUBLIC_URL); no links without it.
+    link_secret: SecretStr | None = None
     log_channel_path: str | None = None
 
     max_request_bytes: int = Field(default=1_000_000, ge=1024)

@@ -28,7 +28,7 @@ from engine.cases.audit import plan_event
 from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE
 from engine.notify.channels import Channel, Message, SendResult
 from engine.notify.channels.log import LogChannel
-from engine.notify.channels.smtp import EmailChannel
+from engine.notify.channels.smtp import EmailChannel, SmtpConfig
 from engine.notify.channels.webhook import WebhookChannel
 from engine.notify.outbox import EMAIL, LOG, WEBHOOK, alert_rows, channels_for
 from engine.settings import Settings
@@ -115,12 +115,20 @@ def build_channels(
 ) -> dict[str, Channel]:
     return {
         WEBHOOK: WebhookChannel(timeout=settings.webhook_timeout_seconds, wall_clock=wall_clock),
-        EMAIL: EmailChannel(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.smtp_sender,
+        EMAIL: EmailChannel(SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_sender,
+            tls=settings.smtp_tls,
+            user=settings.smtp_user,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password
+            else None,
+            ca_file=settings.smtp_ca_file,
             timeout=settings.webhook_timeout_seconds,
-        ),
+            public_url=settings.public_url,
+            link_secret=settings.link_secret.get_secret_value() if settings.link_secret
+            else None,
+        )),
         LOG: LogChannel(settings.log_channel_path),
     }
 

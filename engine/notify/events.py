@@ -82,6 +82,8 @@ class TimerData(_CaseData):
                                       "/escalations/{id}/ack")
     timer_state: str
     due_at: str
+    waited: str | None = Field(default=None, description="how long the case has waited, "
+                               "in the workflow's words (reminders only)")
 
 
 class DeadLetteredData(_Data):

@@ -352,7 +352,7 @@ def _plan_one(
         events.append(plan_event(case, kind="warning", at=now, role=SYSTEM_ROLE,
                                  agency_id=None, data=w.warning))
     info = {"timer": t.name, "step": t.step, "escalation_id": w.escalation_id,
-            "timer_state": t.state, "due_at": due}
+            "timer_state": t.state, "due_at": due, "waited": _waited(w)}
     rows = outbox.plan_rows(case, w.compiled.definition, w.resolution, assigned, agencies,
                             kind=w.kind, info=info, now=now)
     w.notifications = list(range(len(notifications), len(notifications) + len(rows)))
@@ -363,6 +363,16 @@ def _plan_one(
         "messages": [r["message_id"] for r in rows],
     }))
     return events
+
+
+def _waited(w: _Work) -> str | None:
+    """How long the case has waited, in the definition's words, for a reminder's mail."""
+    assert w.tdef is not None
+    if w.kind != "reminder":
+        return None
+    if w.timer.step == 0 or w.tdef.every is None:
+        return str(w.tdef.after)
+    return f"{w.tdef.after} and {w.timer.step} x {w.tdef.every} more"
 
 
 def _result(w: _Work) -> Fired:

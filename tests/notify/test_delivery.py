@@ -231,8 +231,8 @@ def test_email_is_sent_over_smtp_as_plain_text(
     sent = row(factory, nid)
     assert message["To"] == "dsl@school.example"
     assert message["Message-ID"] == f"<{sent.message_id}@referral-engine>"
-    assert message.get_content_type() == "text/plain"
-    assert MailSink.payload(message)["message_id"] == sent.message_id
+    assert message.get_content_type() == "multipart/alternative"
+    assert MailSink.reference(message)["message id"] == sent.message_id
 
 
 def test_smtp_down_is_retried(factory: sessionmaker[Session], tmp_path: Path) -> None:

@@ -65,10 +65,10 @@ class Site:
 
 
 def make_site(db_engine: Engine, receiver: WebhookReceiver, mail: MailSink, tmp: Path,
-              source: str) -> Site:
+              source: str, **options: Any) -> Site:
     factory = session_factory(db_engine)
     settings = Settings(smtp_port=mail.port, log_channel_path=str(tmp / "log.jsonl"),
-                        webhook_timeout_seconds=5)
+                        webhook_timeout_seconds=5, **options)
     site = Site(factory, EmbeddedWorker(factory, settings), receiver, mail)
     channels = {"referrer": "webhook", "police": "both", "police_supervisor": "webhook",
                 "coordinator": "both"}

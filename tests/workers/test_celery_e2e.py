@@ -156,10 +156,8 @@ def test_ladder_on_celery_with_webhooks_and_email(
         ("/chair", "case.escalated", 2),
     ]
     assert email["To"] == "channel-team@council.example"
-    payload = MailSink.payload(email)
-    assert (payload["case_id"], payload["step"], payload["due_at"]) == (
-        full, 2, STEP2_AT.isoformat()
-    )
+    ref = MailSink.reference(email)
+    assert (ref["case"], ref["step"], ref["due at"]) == (str(full), "2", STEP2_AT.isoformat())
 
     def settled() -> bool:
         notes = world.notifications()
