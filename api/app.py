@@ -37,6 +37,7 @@ def create_app(
 ) -> FastAPI:
     """Build the API over ``settings.database_url`` (or ``engine``, which the caller owns)."""
     from api import (
+        routes_ack,
         routes_agencies,
         routes_cases,
         routes_system,
@@ -66,7 +67,8 @@ def create_app(
     )
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    for module in (routes_workflows, routes_agencies, routes_cases, routes_work, routes_system):
+    for module in (routes_workflows, routes_agencies, routes_cases, routes_work, routes_system,
+                   routes_ack):
         app.include_router(module.router)
     webhooks.register(app)
     return app
