@@ -17,6 +17,7 @@ from api import errors
 from api.deps import Runtime
 from api.limits import BodySizeLimit
 from engine.clock import utcnow
+from engine.process_metrics import ProcessMetrics
 from engine.settings import Settings
 from engine.store.db import check_migrated, make_engine, session_factory
 
@@ -34,15 +35,18 @@ def create_app(
     *,
     clock: Callable[[], datetime] = utcnow,
     engine: Engine | None = None,
+    process_metrics: ProcessMetrics | None = None,
 ) -> FastAPI:
     """Build the API over ``settings.database_url`` (or ``engine``, which the caller owns)."""
     from api import (
         routes_ack,
         routes_agencies,
         routes_cases,
+        routes_notifications,
         routes_system,
         routes_work,
         routes_workflows,
+        timing,
         webhooks,
     )
 
@@ -65,10 +69,12 @@ def create_app(
     app.state.runtime = Runtime(
         settings=settings, engine=db, sessions=session_factory(db), clock=clock
     )
+    app.state.process_metrics = process_metrics or ProcessMetrics()
+    timing.install(app, app.state.process_metrics)
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     for module in (routes_workflows, routes_agencies, routes_cases, routes_work, routes_system,
-                   routes_ack):
+                   routes_ack, routes_notifications):
         app.include_router(module.router)
     webhooks.register(app)
     return app

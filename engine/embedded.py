@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import clock
 from engine.notify.delivery import Deliverer, DeliveryResult
+from engine.process_metrics import ProcessMetrics
 from engine.settings import Settings
 from engine.timers import tick as timers
 
@@ -43,7 +44,9 @@ class EmbeddedWorker:
         *,
         deliverer: Deliverer | None = None,
         wall_clock: Callable[[], datetime] = clock.utcnow,
+        metrics: ProcessMetrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.session_factory = session_factory
         self.settings = settings
         self.deliverer = deliverer or Deliverer.from_settings(settings)
@@ -53,12 +56,15 @@ class EmbeddedWorker:
 
     def run_once(self, now: datetime) -> Pass:
         """Fire what is due at ``now``, then deliver what is due (alerts included)."""
+        started = clock.monotonic()
         tick = timers.tick(
             self.session_factory,
             now=now,
             batch_size=self.settings.tick_batch_size,
             lease_seconds=self.settings.claim_lease_seconds,
         )
+        if self.metrics is not None:
+            self.metrics.observe_tick(clock.monotonic() - started)
         delivery = self.deliverer.deliver_due(self.session_factory, now=now)
         if delivery.alerts:
             # Dead-letter alerts written by this pass go out in the same pass.

@@ -88,6 +88,7 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
 
     from api.app import create_app
     from engine.embedded import EmbeddedWorker
+    from engine.process_metrics import ProcessMetrics
 
     # An empty REFERRAL_ADMIN_TOKEN= would lock the administrator out: treat it as unset.
     if settings.admin_token is None or not settings.admin_token.get_secret_value():
@@ -100,6 +101,8 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
         )
     show_engine_logs()
     engine = open_database(settings)
+    # One registry for the API and the in-process worker, so /metrics shows tick times.
+    measured = ProcessMetrics()
     worker: EmbeddedWorker | None = None
     try:
         if settings.deploy_shipped_workflows:
@@ -107,12 +110,13 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
             if created:
                 err.print(f"deployed {created} shipped workflow version(s)", markup=False)
         if settings.broker_url is None:
-            worker = EmbeddedWorker(session_factory(engine), settings)
+            worker = EmbeddedWorker(session_factory(engine), settings, metrics=measured)
             worker.start()
             err.print("timer worker: in-process (no REFERRAL_BROKER_URL)", markup=False)
         else:
             err.print("timer worker: Celery (run `referral worker --celery`)", markup=False)
-        uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings, engine=engine, process_metrics=measured), host=host,
+                    port=port, log_level="info")
     finally:
         if worker is not None:
             worker.stop()

@@ -15,8 +15,8 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -199,11 +199,13 @@ class Deliverer:
     ) -> list[SendResult]:
         def one(item: tuple[int, Message, str]) -> SendResult:
             _, message, channel = item
+            started = clock.monotonic()
             try:
-                return self.channels[channel].send(message, now=now)
+                sent = self.channels[channel].send(message, now=now)
             except Exception as exc:  # a channel bug must not lose the attempt record
                 logger.exception("channel %s failed on %s", channel, message.message_id)
-                return SendResult("retry", error=f"{type(exc).__name__}: {exc}")
+                sent = SendResult("retry", error=f"{type(exc).__name__}: {exc}")
+            return replace(sent, duration=clock.monotonic() - started)
 
         if len(messages) == 1 or self.policy.concurrency <= 1:
             return [one(m) for m in messages]
@@ -235,6 +237,7 @@ class Deliverer:
                 outcome=outcome,
                 status_code=sent.status_code,
                 error=sent.error,
+                duration_seconds=sent.duration,
             )
         )
         if row.status != "sending" or row.claimed_until != lease:
@@ -245,6 +248,7 @@ class Deliverer:
         row.last_error = sent.error
         if sent.outcome == "delivered":
             row.status, row.delivered_at = "delivered", now
+            row.latency_seconds = max(0.0, (now - _due(row)).total_seconds())
             result.delivered.append(row.message_id)
             return
         if sent.outcome == "gone":
@@ -299,6 +303,18 @@ class Deliverer:
             exclude_channel=channel if alerted == row.agency_id else None,
         )
         result.alerts.extend(writers.add_notifications(cur, rows))
+
+
+def _due(row: Notification) -> datetime:
+    """When the notified thing was due: its timer's due time, else when it was written."""
+    due = row.payload.get("due_at")
+    if isinstance(due, str):
+        try:
+            return datetime.fromisoformat(due)
+        except ValueError:
+            pass
+    created = row.created_at
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
 
 
 def _dead_facts(row: Notification, channel: str, sent: SendResult) -> dict[str, Any]:
