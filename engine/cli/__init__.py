@@ -22,12 +22,13 @@ def _register() -> None:
         db,
         definitions,
         diagram,
+        notifications,
         serve,
         simulate,
         timers,
     )
 
-    for module in (definitions, diagram, db, cases, timers, serve, simulate):
+    for module in (definitions, diagram, db, cases, timers, serve, simulate, notifications):
         module.register(app)
 
 
