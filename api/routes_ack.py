@@ -8,9 +8,9 @@ scanners and previews open links; only the POST acknowledges.
 from __future__ import annotations
 
 import html
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 from fastapi.responses import HTMLResponse
 
 from api.deps import NowDep, RuntimeDep, SessionDep
@@ -20,6 +20,12 @@ from engine.notify.acklink import AckGrant, read_token
 from engine.timers.escalations import acknowledge
 
 router = APIRouter(tags=["work"])
+
+# Declared like /metrics: with response_class=HTMLResponse FastAPI would document the
+# JSON error answers as text/html too.
+_HTML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "A page."}
+}
 
 Token = Annotated[str, Path(min_length=10, max_length=400, pattern=r"^[A-Za-z0-9_\-.]+$")]
 
@@ -39,7 +45,7 @@ def _page(title: str, body: str) -> HTMLResponse:
     )
 
 
-@router.get("/ack/{token}", response_class=HTMLResponse, responses=errors(404, 422),
+@router.get("/ack/{token}", response_class=Response, responses={**_HTML, **errors(404, 422)},
             operation_id="ack_link_page", summary="The confirmation page of a mail's "
             "acknowledge link (changes nothing)")
 def get_ack_page(token: Token, rt: RuntimeDep, now: NowDep) -> HTMLResponse:
@@ -51,7 +57,8 @@ def get_ack_page(token: Token, rt: RuntimeDep, now: NowDep) -> HTMLResponse:
     )
 
 
-@router.post("/ack/{token}", response_class=HTMLResponse, responses=errors(404, 409, 422),
+@router.post("/ack/{token}", response_class=Response,
+             responses={**_HTML, **errors(404, 409, 422)},
              operation_id="ack_link", summary="Acknowledge through a mail's link: once, "
              "by the agency it was sent to, before it expires")
 def post_ack_link(token: Token, rt: RuntimeDep, session: SessionDep,
