@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -30,7 +30,9 @@ from engine.notify.channels import Channel, Message, SendResult
 from engine.notify.channels.log import LogChannel
 from engine.notify.channels.smtp import EmailChannel, SmtpConfig
 from engine.notify.channels.webhook import WebhookChannel
+from engine.notify.facts import DEAD_LETTER, alert_payload, dead_facts, due_time
 from engine.notify.outbox import EMAIL, LOG, WEBHOOK, alert_rows, channels_for
+from engine.notify.sweep import mark_enqueued, to_enqueue
 from engine.settings import Settings
 from engine.store import caserow, writers
 from engine.store.fastpath import cursor_for
@@ -38,7 +40,8 @@ from engine.store.tables import Agency, DeliveryAttempt, Notification
 
 logger = logging.getLogger(__name__)
 
-DEAD_LETTER = "dead_letter"
+__all__ = ["DEAD_LETTER", "Deliverer", "DeliveryResult", "Policy", "build_channels", "claim",
+           "mark_enqueued", "to_enqueue"]
 MAX_BACKOFF_EXPONENT = 30
 
 
@@ -248,7 +251,7 @@ class Deliverer:
         row.last_error = sent.error
         if sent.outcome == "delivered":
             row.status, row.delivered_at = "delivered", now
-            row.latency_seconds = max(0.0, (now - _due(row)).total_seconds())
+            row.latency_seconds = max(0.0, (now - due_time(row)).total_seconds())
             result.delivered.append(row.message_id)
             return
         if sent.outcome == "gone":
@@ -275,7 +278,7 @@ class Deliverer:
         now: datetime,
         result: DeliveryResult,
     ) -> None:
-        facts = _dead_facts(row, channel, sent)
+        facts = dead_facts(row, channel, sent)
         # Error text stays out of the log: an endpoint may echo what it was sent.
         logger.warning("dead letter %s (%s, agency %s, %s attempts)", row.message_id,
                        row.kind, row.agency_id, row.attempts)
@@ -299,48 +302,10 @@ class Deliverer:
         assert agency is not None  # agencies are never deleted
         rows = alert_rows(
             alerted, agency, case_id=row.case_id, kind=DEAD_LETTER,
-            payload=_alert_payload(row, facts), now=now,
+            payload=alert_payload(row, facts), now=now,
             exclude_channel=channel if alerted == row.agency_id else None,
         )
         result.alerts.extend(writers.add_notifications(cur, rows))
-
-
-def _due(row: Notification) -> datetime:
-    """When the notified thing was due: its timer's due time, else when it was written."""
-    due = row.payload.get("due_at")
-    if isinstance(due, str):
-        try:
-            return datetime.fromisoformat(due)
-        except ValueError:
-            pass
-    created = row.created_at
-    return created if created.tzinfo else created.replace(tzinfo=UTC)
-
-
-def _dead_facts(row: Notification, channel: str, sent: SendResult) -> dict[str, Any]:
-    return {
-        "message_id": row.message_id,
-        "notification_kind": row.kind,
-        "channel": channel,
-        "agency_id": row.agency_id,
-        "attempts": row.attempts,
-        "error": sent.error,
-        "endpoint_disabled": sent.outcome == "gone",
-    }
-
-
-def _alert_payload(row: Notification, facts: dict[str, Any]) -> dict[str, Any]:
-    """``message_id`` names the alert itself; the dead notification is ``dead_message_id``."""
-    return {
-        "type": DEAD_LETTER,
-        "case_id": row.case_id,
-        **{k: v for k, v in facts.items() if k != "message_id"},
-        "dead_message_id": row.message_id,
-        "payload_type": row.payload.get("type"),
-        "timer": row.payload.get("timer"),
-        "step": row.payload.get("step"),
-        "escalation_id": row.payload.get("escalation_id"),
-    }
 
 
 def _due_condition(now: datetime) -> Any:
@@ -413,59 +378,4 @@ def _message(row: Notification, agency: Agency) -> Message:
         webhook_url=agency.webhook_url,
         webhook_secret=agency.webhook_secret,
         email=agency.email,
-    )
-
-
-def to_enqueue(
-    session_factory: sessionmaker[Session], *, now: datetime, stale_seconds: float, limit: int
-) -> list[int]:
-    """The sweep: due rows that no queued task will pick up; marks them enqueued now.
-
-    Catches rows committed but never enqueued (a crash between commit and enqueue), retries
-    whose backoff has run out, messages lost by the broker (enqueued long ago and still
-    pending) and rows whose sender died holding the lease.
-    """
-    stale = now - timedelta(seconds=stale_seconds)
-    with session_factory() as session, session.begin():
-        query = (
-            select(Notification.id)
-            .where(
-                or_(
-                    and_(
-                        Notification.status == "pending",
-                        Notification.next_attempt_at <= now,
-                        or_(
-                            # A retry whose backoff ran out: nobody else will enqueue it.
-                            and_(Notification.enqueued_at.is_(None), Notification.attempts > 0),
-                            # New rows get a grace period: the tick that wrote them is
-                            # probably about to enqueue them itself.
-                            and_(
-                                Notification.enqueued_at.is_(None),
-                                Notification.created_at <= stale,
-                            ),
-                            Notification.enqueued_at < stale,
-                        ),
-                    ),
-                    and_(Notification.status == "sending", Notification.claimed_until < now),
-                )
-            )
-            .order_by(Notification.next_attempt_at, Notification.id)
-            .limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
-        if ids:
-            mark_enqueued(session, ids, now=now)
-    return ids
-
-
-def mark_enqueued(
-    session: Session, ids: Sequence[int], *, now: datetime | None
-) -> None:
-    """Record that a task for these rows is (about to be) on the queue; None: it is not."""
-    session.execute(
-        update(Notification)
-        .where(Notification.id.in_(list(ids)), Notification.status == "pending")
-        .values(enqueued_at=now)
     )
