@@ -22,8 +22,9 @@ from engine.definitions.model import (
     TimerDef,
     TransitionDef,
 )
+from engine.definitions.notice_spec import NoticeSpec
 from engine.definitions.outcome_checks import state_specs
-from engine.definitions.schema import NoticeSpec, SchemaResult, WorkflowSpec, validate
+from engine.definitions.schema import SchemaResult, WorkflowSpec, validate
 from engine.definitions.yamlsource import Document, YamlProblems, parse_yaml
 from engine.errors import DefinitionError, Problem
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.definitions.model import SYSTEM_ROLE, FieldDef, StateDef
 from engine.definitions.names import suggest
-from engine.definitions.schema import NoticeSpec, StateSpec, WorkflowSpec
+from engine.definitions.notice_spec import NoticeSpec
+from engine.definitions.schema import StateSpec, WorkflowSpec
 
 if TYPE_CHECKING:
     from engine.definitions.checks import Checker
@@ -120,6 +121,9 @@ def _top(path: str) -> str:
     return path.split(".", 1)[0]
 
 
+Edge = tuple[str, bool, str]  # (top-level destination, sets the outcome, trigger)
+
+
 def _check_closing_paths(c: Checker, outcome: str) -> None:
     """Every top-level final state must be unreachable with the outcome still unset.
 
@@ -130,18 +134,7 @@ def _check_closing_paths(c: Checker, outcome: str) -> None:
     """
     states = c.out.states
     sets_on_entry = {p for p, s, _ in state_specs(c.spec) if outcome in s.set_}
-    edges: dict[str, list[tuple[str, bool, str]]] = {}
-    for t, sources, dest in zip(c.spec.transitions, c.out.sources, c.out.dests, strict=True):
-        if dest is None:
-            continue
-        sets = outcome in t.set_ or _top(dest) in sets_on_entry or dest in sets_on_entry
-        for source in sources:
-            if _top(source) != _top(dest):
-                edges.setdefault(_top(source), []).append((_top(dest), sets, t.trigger))
-    for path, state in states.items():
-        if state.kind == "parallel" and state.join in states and state.parent is None:
-            join = str(state.join)
-            edges.setdefault(path, []).append((join, join in sets_on_entry, "join"))
+    edges = _edges(c, outcome, sets_on_entry)
     start = next(p for p, s in states.items() if s.parent is None and s.initial)
     unset_by: dict[str, list[str]] = {}
     seen = {(start, start in sets_on_entry)}
@@ -156,6 +149,23 @@ def _check_closing_paths(c: Checker, outcome: str) -> None:
                 seen.add((dest, after))
                 queue.append((dest, after))
     _report_unset(c, outcome, states, unset_by)
+
+
+def _edges(c: Checker, outcome: str, sets_on_entry: set[str]) -> dict[str, list[Edge]]:
+    """Moves between top-level states, each with whether it sets the outcome."""
+    edges: dict[str, list[Edge]] = {}
+    for t, sources, dest in zip(c.spec.transitions, c.out.sources, c.out.dests, strict=True):
+        if dest is None:
+            continue
+        sets = outcome in t.set_ or _top(dest) in sets_on_entry or dest in sets_on_entry
+        for source in sources:
+            if _top(source) != _top(dest):
+                edges.setdefault(_top(source), []).append((_top(dest), sets, t.trigger))
+    for path, state in c.out.states.items():
+        if state.kind == "parallel" and state.join in c.out.states and state.parent is None:
+            join = str(state.join)
+            edges.setdefault(path, []).append((join, join in sets_on_entry, "join"))
+    return edges
 
 
 def _report_unset(

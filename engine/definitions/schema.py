@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from engine.definitions.durations import parse_duration
 from engine.definitions.model import Duration
+from engine.definitions.notice_spec import Notices
 from engine.definitions.yamlsource import Document, Path, kind_of
 from engine.errors import Problem
 
@@ -49,11 +50,6 @@ def _empty_mapping(value: Any) -> Any:
 
 def _empty_list(value: Any) -> Any:
     return [] if value is None else value
-
-
-def _one_or_many_notices(value: Any) -> Any:
-    """``notify: {to: ..., ...}`` means a list of one notice."""
-    return [value] if isinstance(value, dict) else _empty_list(value)
 
 
 def _duration(value: Any) -> Duration:
@@ -126,17 +122,6 @@ class FieldSpec(Spec):
     default: Any = None
     visible_to: Names | None = None
     description: StrictStr | None = None
-
-
-class NoticeSpec(Spec):
-    """A notice to roles: a short subject and one sentence, no field values."""
-
-    to: Names
-    subject: StrictStr
-    text: StrictStr
-
-
-Notices = Annotated[list[NoticeSpec], BeforeValidator(_one_or_many_notices)]
 
 
 class StateSpec(Spec):
