@@ -65,6 +65,9 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Operation ids a generated client can call: the handler's name (post_case), not
+        # FastAPI's default path-and-method mangle.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.runtime = Runtime(
         settings=settings, engine=db, sessions=session_factory(db), clock=clock

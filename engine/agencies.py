@@ -19,7 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.errors import InvalidInput, NotFound
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.store.tables import Agency
 
 TOKEN_BYTES = 32
@@ -79,7 +79,7 @@ def add_agency(
     """Create an agency; the returned token (and webhook secret) are shown once only."""
     name = _check_name(name)
     if session.scalar(select(Agency.id).where(Agency.name == name)) is not None:
-        raise InvalidInput(f"an agency named {name!r} already exists", field="name")
+        raise Conflict(f"an agency named {name!r} already exists", field="name")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     secret = new_webhook_secret() if webhook else None
     agency = Agency(

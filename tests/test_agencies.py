@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from engine.agencies import add_agency, agency_by_name, authenticate, hash_token, list_agencies
 from engine.clock import utcnow
-from engine.errors import InvalidInput, NotFound
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.store.db import make_engine, session_factory
 from engine.store.tables import Agency
 
@@ -97,7 +97,7 @@ def test_bad_agency_input(session: Session, kwargs: dict[str, str]) -> None:
 
 def test_names_are_unique_and_found(session: Session) -> None:
     add_agency(session, name="Council", now=NOW)
-    with pytest.raises(InvalidInput, match="already exists"):
+    with pytest.raises(Conflict, match="already exists"):
         add_agency(session, name="Council", now=NOW)
     assert agency_by_name(session, "Council").name == "Council"
     with pytest.raises(NotFound):
