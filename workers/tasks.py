@@ -16,6 +16,7 @@ from celery import Task, shared_task
 
 from engine import clock
 from engine.notify import delivery
+from engine.notify import sweep as sweep_module
 from engine.timers import tick as timers
 from workers.app import QUEUE, ReferralCelery, Runtime
 
@@ -81,6 +82,10 @@ def tick(self: Task, now: str | None = None) -> dict[str, Any]:
         lease_seconds=settings.claim_lease_seconds,
     )
     enqueued = enqueue_deliveries(runtime, result.notification_ids, now)
+    # Notices written by events since the last tick: no tick fired them.
+    fresh = sweep_module.never_enqueued(runtime.session_factory(), now=parse_now(now),
+                                        limit=settings.delivery_batch_size * 20)
+    enqueued += enqueue_deliveries(runtime, fresh, now)
     if result.fired or result.errors:
         logger.info(
             "tick fired %d timers (latest %.1fs overdue), enqueued %d deliveries",

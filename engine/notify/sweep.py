@@ -64,3 +64,22 @@ def mark_enqueued(
         .where(Notification.id.in_(list(ids)), Notification.status == "pending")
         .values(enqueued_at=now)
     )
+
+
+def never_enqueued(
+    session_factory: sessionmaker[Session], *, now: datetime, limit: int
+) -> list[int]:
+    """Due rows nobody has enqueued yet: those written by events (an API request opens a
+    case and tells its referrer), which no tick hands out. The tick enqueues them after
+    its own, so a notice goes out within one tick instead of waiting for the sweep's
+    grace period. Enqueueing a row twice is harmless: delivery claims it once."""
+    with session_factory() as session, session.begin():
+        query = (
+            select(Notification.id)
+            .where(Notification.status == "pending", Notification.enqueued_at.is_(None),
+                   Notification.attempts == 0, Notification.next_attempt_at <= now)
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+        # Not marked here: the caller's enqueue marks them just before sending.
+        return list(session.scalars(query))

@@ -311,3 +311,18 @@ def test_backoff_cannot_overflow_for_any_attempt_count_the_settings_allow() -> N
     assert policy.backoff(1, rng, None) <= 30.0
     with pytest.raises(ValueError):
         Settings(delivery_max_attempts=101)
+
+
+def test_rows_written_by_events_are_found_for_the_next_tick_to_enqueue(
+    factory: sessionmaker[Session],
+) -> None:
+    from engine.notify.delivery import mark_enqueued
+    from engine.notify.sweep import never_enqueued
+
+    agency_id, _ = agency(factory, "school", email="dsl@school.example")
+    fresh, enqueued, later = (notify(factory, agency_id)[0] for _ in range(3))
+    with factory() as session, session.begin():
+        mark_enqueued(session, [enqueued], now=T0)
+        session.get(Notification, later).next_attempt_at = T0 + timedelta(hours=1)  # type: ignore[union-attr]
+    assert never_enqueued(factory, now=T0, limit=10) == [fresh]
+    assert never_enqueued(factory, now=T0 + timedelta(hours=1), limit=10) == [fresh, later]
