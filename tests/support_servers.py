@@ -63,6 +63,7 @@ class Received:
     payload: dict[str, Any]
     verified: bool
     answered: int
+    user_agent: str = ""
 
     @property
     def data(self) -> dict[str, Any]:
@@ -155,6 +156,7 @@ class WebhookReceiver:
                     payload=payload,
                     verified=verified,
                     answered=status,
+                    user_agent=headers.get("user-agent", ""),
                 )
             )
             self.changed.notify_all()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from support_servers import MailSink, Received, WebhookReceiver
 
 from api.app import create_app
+from engine import __version__
 from engine.agencies import add_agency
 from engine.cases import service
 from engine.embedded import EmbeddedWorker
@@ -244,6 +245,7 @@ def test_every_webhook_the_engine_sends_matches_its_published_schema(
     assert {"case.opened", "case.transitioned", "case.reminder", "case.escalated",
             "case.closed", "notification.dead_lettered"} <= types
     for received in seen:
+        assert received.user_agent == f"referral-engine/{__version__}"
         body = received.payload
         assert body["data"]["message_id"] == received.webhook_id
         errors = [e.message for e in validators[body["type"]].iter_errors(body)]
