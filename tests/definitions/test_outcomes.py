@@ -119,3 +119,13 @@ def test_every_repeats_only_a_reminder() -> None:
     assert any("positive" in p.message for p in problems_of(BASE + capped % 0))
     [problem] = problems_of(BASE + capped % 2)
     assert "'at_most' caps a repeating reminder" in problem.message
+
+
+def test_the_diagram_shows_a_repeating_reminder_and_its_cap() -> None:
+    from engine.definitions.diagram import to_mermaid
+
+    timer = ("timers:\n  - {name: t, in: screening, after: 2 days, remind: [police], "
+             "every: 5 business days, at_most: 3}\n")
+    text = to_mermaid(load_definition(BASE + timer))
+    assert "remind police" in text
+    assert "again every 5 business days, 3 in all" in text
