@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from api import errors
 from api.deps import Runtime
 from api.limits import BodySizeLimit
-from engine import check_migrated, make_engine, session_factory, tracing
+from engine import ProcessMetrics, check_migrated, make_engine, session_factory, tracing
 from engine.clock import utcnow
 from engine.settings import Settings
 
@@ -34,9 +34,20 @@ def create_app(
     *,
     clock: Callable[[], datetime] = utcnow,
     engine: Engine | None = None,
+    process_metrics: ProcessMetrics | None = None,
 ) -> FastAPI:
     """Build the API over ``settings.database_url`` (or ``engine``, which the caller owns)."""
-    from api import routes_agencies, routes_cases, routes_system, routes_work, routes_workflows
+    from api import (
+        routes_ack,
+        routes_agencies,
+        routes_cases,
+        routes_notifications,
+        routes_system,
+        routes_work,
+        routes_workflows,
+        timing,
+        webhooks,
+    )
     from api.routes_subjects import router as subjects_router
 
     db = engine if engine is not None else make_engine(settings.database_url)
@@ -54,16 +65,23 @@ def create_app(
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Operation ids a generated client can call: the handler's name (post_case), not
+        # FastAPI's default path-and-method mangle.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.runtime = Runtime(
         settings=settings, engine=db, sessions=session_factory(db), clock=clock
     )
+    app.state.process_metrics = process_metrics or ProcessMetrics()
+    timing.install(app, app.state.process_metrics)
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    for module in (routes_workflows, routes_agencies, routes_cases, routes_work, routes_system):
+    for module in (routes_workflows, routes_agencies, routes_cases, routes_work, routes_system,
+                   routes_ack, routes_notifications):
         app.include_router(module.router)
     app.include_router(subjects_router)
     # Off (and nothing added to the app) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
     tracing.setup("referral-api")
     tracing.instrument_fastapi(app)
+    webhooks.register(app)
     return app

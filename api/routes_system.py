@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -69,5 +69,6 @@ def healthz(rt: RuntimeDep, session: SessionDep) -> JSONResponse:
     },
     summary="Prometheus metrics, counted from the database",
 )
-def metrics(session: SessionDep, now: NowDep) -> Response:
-    return Response(render(session, now=now), media_type=CONTENT_TYPE)
+def metrics(request: Request, session: SessionDep, now: NowDep) -> Response:
+    process = request.app.state.process_metrics.registry
+    return Response(render(session, now=now, process=process), media_type=CONTENT_TYPE)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.auth import AdminDep, CallerDep
 from api.deps import NowDep, SessionDep
@@ -38,14 +39,29 @@ YAML_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/x-yam
               "text/plain")
 
 
+class WorkflowSourceIn(BaseModel):
+    """The definition as JSON, for clients generated from this schema."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    source: str = Field(min_length=1, description="The workflow definition's YAML text.")
+
+
 async def yaml_body(request: Request) -> str:
-    """The request body as YAML text (UTF-8), refusing other media types."""
+    """The request body as YAML text (UTF-8), or a JSON object carrying it as ``source``;
+    other media types are refused."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json":
+        try:
+            return WorkflowSourceIn.model_validate_json(await request.body()).source
+        except ValidationError as exc:
+            raise InvalidInput("send {\"source\": \"<the YAML text>\"} as JSON",
+                               errors=[e["msg"] for e in exc.errors()][:5]) from None
     if media and media not in YAML_TYPES:
         raise UnsupportedMediaType(
             f"send the workflow definition as YAML text (Content-Type: text/yaml), "
             f"not {media}",
-            accepted=list(YAML_TYPES),
+            accepted=[*YAML_TYPES, "application/json"],
         )
     raw = await request.body()
     try:
@@ -69,8 +85,9 @@ VersionPath = Annotated[int, Path(ge=1, le=MAX_ID)]
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {media: {"schema": {"type": "string"}} for media in YAML_TYPES[:2]}
-            | {"text/plain": {"schema": {"type": "string"}}},
+            "content": {media: {"schema": {"type": "string", "minLength": 1}}
+                        for media in (*YAML_TYPES[:2], "text/plain")}
+            | {"application/json": {"schema": WorkflowSourceIn.model_json_schema()}},
         }
     },
     summary="Deploy a workflow definition (admin; the YAML text as the body)",

@@ -13,12 +13,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_ID = 2_147_483_647
+
+
+def _whole(value: Any) -> Any:
+    """``1.0`` is the integer 1 to JSON Schema, so to the API too; ``1.5`` stays refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 # Strict: JSON's ``true`` is not the id 1.
-Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
-Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID), BeforeValidator(_whole)]
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=NAME_PATTERN)]
 WorkflowName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
@@ -193,7 +203,10 @@ class CaseIn(_In):
     workflow: WorkflowName
     version: Id | None = Field(default=None, description="Default: the latest deployed.")
     assignments: dict[Name, AgencyRef] = Field(
-        description="Role -> agency, by id or by name."
+        description="Role -> agency, by id or by name.",
+        # The key rule as propertyNames: patternProperties alone would let other keys by.
+        json_schema_extra={"propertyNames": {"pattern": NAME_PATTERN, "minLength": 1,
+                                             "maxLength": 64}},
     )
     data: CaseData = Field(default_factory=dict)
 

@@ -104,7 +104,8 @@ class Receiver:
             if status != 200:
                 self.rejected += 1
             elif headers["webhook-id"] not in self.arrivals:
-                due = datetime.fromisoformat(payload["due_at"])
+                # The body is Standard Webhooks' {"type", "timestamp", "data"}.
+                due = datetime.fromisoformat(payload["data"]["due_at"])
                 self.arrivals[headers["webhook-id"]] = Arrival(arrived, due, headers["webhook-id"])
             self.changed.notify_all()
 

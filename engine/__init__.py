@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from engine.version import __version__ as __version__
 
 _FACE = {
     "engine.cases.service": (
@@ -39,7 +39,7 @@ _FACE = {
     "engine.timers.escalations": ("AckResult", "acknowledge"),
     "engine.timers.tick": ("tick", "next_due_at", "TickResult"),
     "engine.notify.delivery": ("Deliverer", "DeliveryResult"),
-    "engine.notify.claims": ("mark_enqueued", "to_enqueue"),
+    "engine.notify.sweep": ("mark_enqueued", "never_enqueued", "to_enqueue"),
     "engine.embedded": ("EmbeddedWorker", "Pass"),
     "engine.machine.deploy": (
         "DeployResult", "WorkflowSummary", "compiled", "deploy", "deploy_shipped",
@@ -62,18 +62,29 @@ _FACE = {
     "engine.metrics": ("CONTENT_TYPE", "render"),
     "engine.cases.data": ("parse_assignments",),
     "engine.definitions.loader": ("load_definition", "load_path"),
+    "engine.process_metrics": ("ProcessMetrics",),
+    "engine.notify.operations": (
+        "MAX_REPLAY", "DeadLetter", "dead_letters", "enable_webhook", "operation_log", "replay",
+        "send_test",
+    ),
+    "engine.notify.acklink": ("AckGrant", "make_token", "read_token"),
+    "engine.notify.events": ("WEBHOOK_MODELS", "WebhookEvent"),
     "engine.settings": ("Settings",),
 }
 _HOME = {name: module for module, names in _FACE.items() for name in names}
 __all__ = [
     "CONTENT_TYPE",
+    "MAX_REPLAY",
     "SYSTEM_ROLE",
+    "WEBHOOK_MODELS",
+    "AckGrant",
     "AckResult",
     "AllowedView",
     "AssignmentView",
     "AuditFault",
     "CandidateView",
     "CaseView",
+    "DeadLetter",
     "Definition",
     "Deliverer",
     "DeliveryResult",
@@ -83,12 +94,14 @@ __all__ = [
     "MilestoneView",
     "OtherCase",
     "Pass",
+    "ProcessMetrics",
     "QueueItem",
     "QueuePage",
     "Settings",
     "SubjectDetails",
     "TickResult",
     "TimerView",
+    "WebhookEvent",
     "WorkflowSummary",
     "acknowledge",
     "add_agency",
@@ -101,11 +114,13 @@ __all__ = [
     "compiled",
     "current_revision",
     "database_label",
+    "dead_letters",
     "decide_candidate",
     "definition_for_actor",
     "definition_of",
     "deploy",
     "deploy_shipped",
+    "enable_webhook",
     "fire",
     "history",
     "list_agencies",
@@ -113,13 +128,19 @@ __all__ = [
     "load_definition",
     "load_path",
     "make_engine",
+    "make_token",
     "mark_enqueued",
+    "never_enqueued",
     "next_due_at",
     "open_case",
+    "operation_log",
     "parse_assignments",
     "prior_contacts",
     "purge_orphan_subjects",
+    "read_token",
     "render",
+    "replay",
+    "send_test",
     "session_factory",
     "show_subject",
     "sqlite_file",
@@ -172,8 +193,20 @@ if TYPE_CHECKING:
         list_workflows,
     )
     from engine.metrics import CONTENT_TYPE, render
-    from engine.notify.claims import mark_enqueued, to_enqueue
+    from engine.notify.acklink import AckGrant, make_token, read_token
     from engine.notify.delivery import Deliverer, DeliveryResult
+    from engine.notify.events import WEBHOOK_MODELS, WebhookEvent
+    from engine.notify.operations import (
+        MAX_REPLAY,
+        DeadLetter,
+        dead_letters,
+        enable_webhook,
+        operation_log,
+        replay,
+        send_test,
+    )
+    from engine.notify.sweep import mark_enqueued, never_enqueued, to_enqueue
+    from engine.process_metrics import ProcessMetrics
     from engine.settings import Settings
     from engine.store.db import (
         check_migrated,

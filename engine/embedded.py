@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import clock, tracing
 from engine.notify.delivery import Deliverer, DeliveryResult
+from engine.process_metrics import ProcessMetrics
 from engine.settings import Settings
 from engine.timers import tick as timers
 
@@ -39,7 +40,9 @@ class EmbeddedWorker:
         *,
         deliverer: Deliverer | None = None,
         wall_clock: Callable[[], datetime] = clock.utcnow,
+        metrics: ProcessMetrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.session_factory = session_factory
         self.settings = settings
         self.deliverer = deliverer or Deliverer.from_settings(settings)
@@ -54,12 +57,15 @@ class EmbeddedWorker:
             return self._pass(now)
 
     def _pass(self, now: datetime) -> Pass:
+        started = clock.monotonic()
         tick = timers.tick(
             self.session_factory,
             now=now,
             batch_size=self.settings.tick_batch_size,
             lease_seconds=self.settings.claim_lease_seconds,
         )
+        if self.metrics is not None:
+            self.metrics.observe_tick(clock.monotonic() - started)
         delivery = self.deliverer.deliver_due(self.session_factory, now=now)
         if delivery.alerts:
             # Dead-letter alerts written by this pass go out in the same pass.

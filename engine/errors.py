@@ -89,6 +89,12 @@ class VersionConflict(ReferralError):
     code = "version_conflict"
 
 
+class Conflict(ReferralError):
+    """The request would duplicate something unique (an agency's name)."""
+
+    code = "conflict"
+
+
 class InvalidInput(ReferralError):
     """Event data or a request that does not fit the declared types."""
 

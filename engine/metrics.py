@@ -10,10 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
-from sqlalchemy import func, select
+from sqlalchemy import Float, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from engine.store.tables import Case, CaseEvent, DeliveryAttempt, Notification, Timer
@@ -22,6 +27,10 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 # Timer rows that are due and not yet handled by a tick.
 _WAITING_TIMER = ("pending", "firing")
+# Due to delivered: seconds to days (a retried webhook waits hours by design).
+LATENCY_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0, 3 * 86400.0)
+# One attempt: a fast receiver to the webhook timeout.
+ATTEMPT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 30.0)
 
 
 class DatabaseCollector(Collector):
@@ -98,10 +107,49 @@ class DatabaseCollector(Collector):
             value=failed or 0,
         )
 
+        due = s.scalar(
+            select(func.count()).select_from(Notification).where(
+                Notification.status == "pending", Notification.next_attempt_at <= self.now
+            )
+        )
+        yield GaugeMetricFamily(
+            "referral_notifications_queue_depth",
+            "Notifications due for delivery now and not yet sent.", value=due or 0,
+        )
+        yield _histogram(
+            s, Notification.latency_seconds, LATENCY_BUCKETS,
+            "referral_notification_latency_seconds",
+            "Due time (a timer's, else the event's) to delivery, per delivered notification.",
+        )
+        yield _histogram(
+            s, DeliveryAttempt.duration_seconds, ATTEMPT_BUCKETS,
+            "referral_delivery_attempt_duration_seconds",
+            "Time one delivery attempt took, whatever its outcome.",
+        )
+
         open_cases = s.scalar(
             select(func.count()).select_from(Case).where(Case.closed_at.is_(None))
         )
         yield GaugeMetricFamily("referral_cases_open", "Cases not closed.", value=open_cases or 0)
+
+
+def _histogram(
+    session: Session, column: InstrumentedAttribute[float | None], bounds: tuple[float, ...],
+    name: str, documentation: str,
+) -> HistogramMetricFamily:
+    """A histogram of a timing column, bucketed in one query from the durable rows, so
+    every process serving /metrics reports the same counts."""
+    present = column.is_not(None)
+    cells = [func.count(column), func.coalesce(func.sum(column), 0.0).cast(Float)]
+    cells += [func.coalesce(func.sum(case((column <= b, 1), else_=0)), 0) for b in bounds]
+    row = session.execute(select(*cells).where(present)).one()
+    total, summed, counts = int(row[0]), float(row[1]), [int(c) for c in row[2:]]
+    buckets = [(_le(b), c) for b, c in zip(bounds, counts, strict=True)] + [("+Inf", total)]
+    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=summed)
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
 
 
 def _count_by(session: Session, column: InstrumentedAttribute[str]) -> dict[str, int]:
@@ -112,8 +160,23 @@ def _count_by(session: Session, column: InstrumentedAttribute[str]) -> dict[str,
     }
 
 
-def render(session: Session, *, now: datetime) -> bytes:
-    """The Prometheus text exposition of every metric, read from ``session`` now."""
+class _Forward(Collector):
+    """Another registry's metrics, exposed alongside the database's."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+
+
+def render(
+    session: Session, *, now: datetime, process: CollectorRegistry | None = None
+) -> bytes:
+    """The Prometheus text exposition of every metric, read from ``session`` now, plus
+    the serving process's own (``process``) when given."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(session, now))
+    if process is not None:
+        registry.register(_Forward(process))
     return generate_latest(registry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,7 +29,8 @@ class Settings(BaseSettings):
     claim_lease_seconds: int = Field(default=120, ge=1)
 
     delivery_batch_size: int = Field(default=100, ge=1)
-    delivery_max_attempts: int = Field(default=8, ge=1)
+    # Bounded: at the backoff cap each attempt waits hours, so 100 is weeks of retries.
+    delivery_max_attempts: int = Field(default=8, ge=1, le=100)
     delivery_backoff_seconds: float = Field(default=30.0, ge=0)
     delivery_backoff_max_seconds: float = Field(default=6 * 3600.0, ge=0)
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
@@ -36,6 +38,16 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_sender: str = "referral-engine@localhost"
+    # starttls upgrades a plain connection (port 587), implicit is TLS from the start (465).
+    smtp_tls: Literal["none", "starttls", "implicit"] = "none"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    # A CA bundle to trust instead of the system's (a private mail relay, the tests).
+    smtp_ca_file: str | None = None
+    # Where people open the API's case pages; mail links there when set.
+    public_url: str | None = None
+    # Signs the acknowledge links in mail (with PUBLIC_URL); no links without it.
+    link_secret: SecretStr | None = None
     log_channel_path: str | None = None
     # Celery beat's own bookkeeping (last run times). Deadlines never live there, so a
     # lost file is harmless; the default keeps it out of the directory beat starts in.

@@ -7,9 +7,9 @@ Waiting is always on a condition with a deadline, never a bare sleep.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -63,6 +63,12 @@ class Received:
     payload: dict[str, Any]
     verified: bool
     answered: int
+    user_agent: str = ""
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The body's ``data`` (the body is ``{"type", "timestamp", "data"}``)."""
+        return dict(self.payload.get("data") or {})
 
 
 @dataclass
@@ -150,6 +156,7 @@ class WebhookReceiver:
                     payload=payload,
                     verified=verified,
                     answered=status,
+                    user_agent=headers.get("user-agent", ""),
                 )
             )
             self.changed.notify_all()
@@ -190,13 +197,44 @@ class WebhookReceiver:
         self.server.server_close()
 
 
-class MailSink:
-    """An aiosmtpd server keeping every message it receives."""
+@dataclass(frozen=True)
+class Certificate:
+    """A throw-away self-signed certificate for 127.0.0.1 (the client trusts it as CA)."""
 
-    def __init__(self, port: int) -> None:
+    cert: Path
+    key: Path
+
+    @classmethod
+    def make(cls, folder: Path) -> Certificate:
+        cert, key = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1"],
+            check=True, capture_output=True,
+        )
+        return cls(cert, key)
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+class MailSink:
+    """An aiosmtpd server keeping every message it receives.
+
+    ``tls="starttls"`` refuses mail before STARTTLS, ``"implicit"`` speaks TLS from the
+    first byte; with ``login`` it refuses mail before AUTH with that user and password.
+    """
+
+    def __init__(self, port: int, *, tls: str = "none", cert: Certificate | None = None,
+                 login: tuple[str, str] | None = None) -> None:
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
 
         self.messages: list[EmailMessage] = []
+        self.logins: list[str] = []
         self.changed = threading.Condition()
         sink = self
 
@@ -208,8 +246,26 @@ class MailSink:
                     sink.changed.notify_all()
                 return "250 Message accepted for delivery"
 
+        def authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
+                         data: Any) -> AuthResult:
+            ok = login is not None and (data.login.decode(), data.password.decode()) == login
+            if ok:
+                sink.logins.append(data.login.decode())
+            return AuthResult(success=ok)
+
+        options: dict[str, Any] = {}
+        if tls == "starttls":
+            assert cert is not None
+            options.update(tls_context=cert.server_context(), require_starttls=True)
+        elif tls == "implicit":
+            assert cert is not None
+            options.update(ssl_context=cert.server_context())
+        if login is not None:
+            options.update(authenticator=authenticate, auth_required=True,
+                           # aiosmtpd knows of STARTTLS only; implicit TLS is TLS anyway.
+                           auth_require_tls=tls == "starttls")
         self.port = port
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=port, **options)
 
     def wait_for(
         self, predicate: Callable[[list[EmailMessage]], bool], timeout: float = 30.0
@@ -227,12 +283,21 @@ class MailSink:
             return list(self.messages)
 
     @staticmethod
-    def payload(message: EmailMessage) -> dict[str, Any]:
-        """The JSON payload block at the end of the plain text body."""
-        body = message.get_payload(decode=True)
-        assert isinstance(body, bytes)
-        text = body.decode().replace("\r\n", "\n")
-        return dict(json.loads(text.split("Payload (JSON):\n", 1)[1]))
+    def part(message: EmailMessage, subtype: str) -> str:
+        """The decoded text of the message's ``text/<subtype>`` part."""
+        for item in message.walk():
+            if item.get_content_type() == f"text/{subtype}":
+                body = item.get_payload(decode=True)
+                assert isinstance(body, bytes)
+                return body.decode().replace("\r\n", "\n")
+        raise AssertionError(f"no text/{subtype} part in {message['Subject']!r}")
+
+    @staticmethod
+    def reference(message: EmailMessage) -> dict[str, str]:
+        """The 'Reference:' lines at the end of the plain text part."""
+        text = MailSink.part(message, "plain").split("Reference:\n", 1)[1]
+        pairs = (line.strip().split(": ", 1) for line in text.splitlines() if line.strip())
+        return {key: value for key, value in pairs}
 
     def __enter__(self) -> MailSink:
         self.controller.start()

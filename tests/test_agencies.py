@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from engine.agencies import add_agency, agency_by_name, authenticate, hash_token, list_agencies
 from engine.clock import utcnow
-from engine.errors import InvalidInput, NotFound
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.store.db import make_engine, session_factory
 from engine.store.tables import Agency
 
@@ -83,6 +83,11 @@ def test_webhook_secret_follows_standard_webhooks(session: Session) -> None:
         {"name": "A", "webhook": "ftp://example.org/"},
         {"name": "A", "webhook": "not a url"},
         {"name": "A", "email": "nobody"},
+        # A header injection: stored, it would only fail when the mail is sent.
+        {"name": "A", "email": "a@b.c\nBcc:evil@x.y"},
+        {"name": "A", "email": "a@b.c\r\nBcc: evil@x.y"},
+        {"name": "A", "email": "a@."},
+        {"name": "A", "email": "a@b."},
     ],
 )
 def test_bad_agency_input(session: Session, kwargs: dict[str, str]) -> None:
@@ -92,9 +97,14 @@ def test_bad_agency_input(session: Session, kwargs: dict[str, str]) -> None:
 
 def test_names_are_unique_and_found(session: Session) -> None:
     add_agency(session, name="Council", now=NOW)
-    with pytest.raises(InvalidInput, match="already exists"):
+    with pytest.raises(Conflict, match="already exists"):
         add_agency(session, name="Council", now=NOW)
     assert agency_by_name(session, "Council").name == "Council"
     with pytest.raises(NotFound):
         agency_by_name(session, "Nobody")
     assert [a.name for a in list_agencies(session)] == ["Council"]
+
+
+def test_an_email_address_is_stored_as_the_validator_normalises_it(session: Session) -> None:
+    created = add_agency(session, name="Clinic", email="Team@Clinic.EXAMPLE", now=NOW)
+    assert created.agency.email == "Team@clinic.example"

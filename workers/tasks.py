@@ -82,6 +82,10 @@ def tick(self: Task, now: str | None = None) -> dict[str, Any]:
     )
     tracing.set_attribute("referral.fired", len(result.fired))
     enqueued = enqueue_deliveries(runtime, result.notification_ids, now)
+    # Notices written by events since the last tick: no tick fired them.
+    fresh = engine.never_enqueued(runtime.session_factory(), now=parse_now(now),
+                                        limit=settings.delivery_batch_size * 20)
+    enqueued += enqueue_deliveries(runtime, fresh, now)
     if result.fired or result.errors:
         logger.info(
             "tick fired %d timers (latest %.1fs overdue), enqueued %d deliveries",

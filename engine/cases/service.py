@@ -26,12 +26,14 @@ from engine.cases import data as casedata
 from engine.cases.access import Holders, check_actor, holders, reader_roles
 from engine.cases.audit import plan_event
 from engine.cases.milestones import newly_reached, plan_reached
+from engine.cases.outcomes import constants
 from engine.cases.reading import build_case_view, event_view
 from engine.cases.views import CaseView, EventView, TimerView
 from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE, Definition
 from engine.errors import Forbidden, InvalidInput
 from engine.machine.compiled import CompiledWorkflow
 from engine.machine.deploy import compiled_by_hash, compiled_by_id, version_id
+from engine.notify import notices
 from engine.store import caserow, writers
 from engine.store.caserow import CaseRow
 from engine.store.fastpath import Cursor, cursor_for
@@ -98,20 +100,23 @@ def open_case(
     held = _check_assignments(session, defn, assignments)
     role = _opener_role(defn, held, agency_id)
     given = {k: v for k, v in casedata.validate(defn, data).items() if v is not None}
-    initial = {**casedata.defaults(defn), **given}
     config = compiled.initial_configuration()
+    entered = compiled.active_states(config)
+    initial = {**casedata.defaults(defn), **given, **constants(defn, None, entered)}
     case = _new_case(row_id, compiled, config, initial, now)
     cur = cursor_for(session)
     caserow.insert(cur, case)
     for assigned_role, assigned_agency in held.items():
         caserow.assign(cur, case.id, assigned_role, assigned_agency, new=True)
-    entered = compiled.active_states(config)
     planned = schedule.plan(
         case.id, defn, [], trigger=None, exited=(), entered=entered, active_after=entered,
         final=compiled.is_final(config), now=now,
     )
     timers = schedule.apply(cur, planned, [])
     reached = newly_reached(defn, {}, None, entered)
+    told = notices.rows(cur, case, defn, notices.plan(
+        defn, transition=None, entered=entered, closed=compiled.is_final(config),
+    ), trigger=None, now=now)
     opened = plan_event(
         case, kind="opened", at=now, role=role, agency_id=agency_id, from_state=(),
         data={
@@ -120,10 +125,13 @@ def open_case(
             "timers_started": timers.started,
             "timers_cancelled": [],
             "milestones": reached,
+            **({"notices": told.record} if told.record else {}),
         },
     )
     events = [opened, *plan_reached(case, reached, after=opened, role=role,
                                     agency_id=agency_id, trigger=None, now=now)]
+    events += _warnings(case, told, now=now)
+    writers.add_notifications(cur, told.rows)
     writers.add_events(cur, events)
     caserow.write(cur, [case])
     return _view(cur, case, compiled, agency_id, timers=timers.live)
@@ -190,6 +198,9 @@ def apply_trigger(
     )
     timers = schedule.apply(cur, planned, live)
     reached = newly_reached(defn, case.milestones, trigger, entered)
+    fixed = constants(defn, decision.transition, entered)
+    changes.update({k: v for k, v in fixed.items() if case.data.get(k) != v})
+    merged.update(fixed)
     event_data: dict[str, Any] = {
         "changes": changes,
         "timers_started": timers.started,
@@ -198,18 +209,35 @@ def apply_trigger(
     }
     if decision.joined is not None:
         event_data["joined"] = decision.joined
+    source = tuple(decision.source)
+    case.state, case.data = list(after), merged
+    told = notices.rows(cur, case, defn, notices.plan(
+        defn, transition=decision.transition, entered=entered, closed=final,
+    ), trigger=trigger, now=now)
+    if told.record:
+        event_data["notices"] = told.record
     moved = plan_event(
         case, kind="transition", at=now, role=role, agency_id=agency_id, trigger=trigger,
-        from_state=tuple(decision.source), to_state=after, data=event_data,
+        from_state=source, to_state=after, data=event_data,
     )
-    case.state, case.data = list(after), merged
     if final:
         case.closed_at = now
     events = [moved, *plan_reached(case, reached, after=moved, role=role,
                                    agency_id=agency_id, trigger=trigger, now=now)]
+    events += _warnings(case, told, now=now)
+    writers.add_notifications(cur, told.rows)
     writers.add_events(cur, events)
     caserow.write(cur, [case])
     return Applied(timers)
+
+
+def _warnings(
+    case: CaseRow, told: notices.Written, *, now: datetime
+) -> list[dict[str, Any]]:
+    """A warning event per notice addressed to a role nobody holds (never dropped
+    silently: it went to the coordinator, or to nobody, and the history says so)."""
+    return [plan_event(case, kind="warning", at=now, role=SYSTEM_ROLE, agency_id=None,
+                       data=warning) for warning in told.warnings]
 
 
 def fire(

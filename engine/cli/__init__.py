@@ -25,13 +25,15 @@ def _register() -> None:
         db,
         definitions,
         diagram,
+        notifications,
         serve,
         simulate,
         subjects,
         timers,
     )
 
-    for module in (definitions, diagram, db, cases, timers, serve, simulate, subjects):
+    for module in (definitions, diagram, db, cases, timers, serve, simulate, subjects,
+                   notifications):
         module.register(app)
 
 

@@ -123,7 +123,7 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
     import uvicorn
 
     from api.app import create_app
-    from engine import EmbeddedWorker
+    from engine import EmbeddedWorker, ProcessMetrics
 
     check_port_free(host, port)
     # First, so it is easy to find (tests and people read it from the first line).
@@ -131,19 +131,22 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
     err.print(f"preparing the database {database_label(settings.database_url)} ...")
     engine = open_database(settings)
     show_engine_logs()
+    # One registry for the API and the in-process worker, so /metrics shows tick times.
+    measured = ProcessMetrics()
     worker: EmbeddedWorker | None = None
     try:
         if settings.deploy_shipped_workflows:
             created, shipped = deploy_shipped_workflows(engine)
             err.print(f"shipped workflows: {created} of {shipped} newly deployed")
         if settings.broker_url is None:
-            worker = EmbeddedWorker(session_factory(engine), settings)
+            worker = EmbeddedWorker(session_factory(engine), settings, metrics=measured)
             worker.start()
             err.print("timer worker: in-process (no REFERRAL_BROKER_URL)")
         else:
             err.print("timer worker: Celery (run `referral worker --celery`)")
         err.print(f"serving the API on http://{host}:{port} (Ctrl-C stops)")
-        uvicorn.run(create_app(settings, engine=engine), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings, engine=engine, process_metrics=measured), host=host,
+                    port=port, log_level="info")
     finally:
         if worker is not None:
             worker.stop()

@@ -21,6 +21,7 @@ from engine.definitions.graph import check_graph
 from engine.definitions.item_checks import check_timer, check_transition
 from engine.definitions.model import SYSTEM_ROLE, StateDef, StateKind
 from engine.definitions.names import CEL_RESERVED, suggest
+from engine.definitions.outcome_checks import check_outcomes
 from engine.definitions.schema import SchemaResult, StateSpec, TrackSpec
 from engine.definitions.yamlsource import Document, Path
 
@@ -46,6 +47,7 @@ def run_checks(doc: Document, result: SchemaResult) -> Analysis:
     _check_timers(c)
     if c.result.complete:
         check_graph(c)
+    check_outcomes(c)
     return c.out
 
 

@@ -106,6 +106,9 @@ def _timer_lines(timer: TimerDef) -> list[str]:
     lines = [f"timer {timer.name}: after {_one_line(timer.after)}"]
     if timer.remind:
         lines.append(f"remind {', '.join(timer.remind)}")
+    if timer.every is not None:
+        cap = f", {timer.at_most} in all" if timer.at_most else ""
+        lines.append(f"again every {_one_line(timer.every)}{cap}")
     if timer.fire:
         lines.append(f"fire {timer.fire}")
     for step in timer.escalate:

@@ -7,6 +7,7 @@ earlier one could salvage, so one run lists (nearly) everything wrong with a fil
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path as FilePath
 
 from engine.definitions.checker import Analysis
@@ -17,9 +18,13 @@ from engine.definitions.model import (
     Definition,
     LadderStep,
     MilestoneDef,
+    Notice,
+    StateDef,
     TimerDef,
     TransitionDef,
 )
+from engine.definitions.notice_spec import NoticeSpec
+from engine.definitions.outcome_checks import state_specs
 from engine.definitions.schema import SchemaResult, WorkflowSpec, validate
 from engine.definitions.subject_checks import build_subjects, check_subjects
 from engine.definitions.yamlsource import Document, YamlProblems, parse_yaml
@@ -87,6 +92,8 @@ def _build(text: str, doc: Document, result: SchemaResult, analysis: Analysis) -
             when=t.when,
             index=i,
             mark=doc.mark(("transitions", i)),
+            sets=tuple(t.set_.items()),
+            notices=_notices(t.notify),
         )
         for i, (t, sources, dest) in enumerate(
             zip(spec.transitions, analysis.sources, analysis.dests, strict=True))
@@ -103,6 +110,8 @@ def _build(text: str, doc: Document, result: SchemaResult, analysis: Analysis) -
                            for s in t.escalate),
             restart_on=frozenset(t.restart_on),
             mark=doc.mark(("timers", i)),
+            every=t.every,
+            at_most=t.at_most,
         )
         for i, t in enumerate(spec.timers)
     )
@@ -118,7 +127,7 @@ def _build(text: str, doc: Document, result: SchemaResult, analysis: Analysis) -
         calendar=calendar,
         roles=tuple(r for r in spec.roles if r != SYSTEM_ROLE),
         fields=dict(analysis.fields),
-        states=dict(analysis.states),
+        states=_with_notices(spec, analysis.states),
         transitions=transitions,
         timers=timers,
         milestones=milestones,
@@ -127,4 +136,21 @@ def _build(text: str, doc: Document, result: SchemaResult, analysis: Analysis) -
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         guards=dict(analysis.guards),
         subjects=build_subjects(spec),
+        outcome_field=spec.outcome_field,
+        referrer_role=spec.referrer_role,
+        email_fields=spec.email_fields,
     )
+
+
+def _notices(specs: list[NoticeSpec]) -> tuple[Notice, ...]:
+    return tuple(Notice(tuple(n.to), n.subject.strip(), n.text.strip()) for n in specs)
+
+
+def _with_notices(spec: WorkflowSpec, states: dict[str, StateDef]) -> dict[str, StateDef]:
+    """The checked states with what entering each one tells and sets."""
+    built = dict(states)
+    for path, state, _loc in state_specs(spec):
+        if path in built and (state.notify or state.set_):
+            built[path] = replace(built[path], notices=_notices(state.notify),
+                                  sets=tuple(state.set_.items()))
+    return built

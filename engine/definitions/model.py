@@ -76,6 +76,15 @@ class FieldDef:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """Tell ``to`` what happened: a subject line and a sentence, never a field value."""
+
+    to: tuple[str, ...]
+    subject: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class StateDef:
     path: str
     name: str
@@ -91,6 +100,9 @@ class StateDef:
     # For a track: the path of its initial child.
     initial_child: str | None = None
     mark: Mark = Mark(0, 0)
+    # Told on entering the state; fields set to constants on entering it.
+    notices: tuple[Notice, ...] = ()
+    sets: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +118,9 @@ class TransitionDef:
     # Position in the file: the first matching transition whose guard holds wins.
     index: int = 0
     mark: Mark = Mark(0, 0)
+    # Fields set to constants when the transition fires (``set:``), after the event's data.
+    sets: tuple[tuple[str, Any], ...] = ()
+    notices: tuple[Notice, ...] = ()
 
     @property
     def internal(self) -> bool:
@@ -129,6 +144,9 @@ class TimerDef:
     escalate: tuple[LadderStep, ...] = ()
     restart_on: frozenset[str] = frozenset()
     mark: Mark = Mark(0, 0)
+    # The reminder again every ``every`` while the state stays active, ``at_most`` in all.
+    every: Duration | None = None
+    at_most: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +197,12 @@ class Definition:
     # Compiled CEL guards keyed by their ``when`` text, built once at load time.
     guards: Mapping[str, Guard] = field(default_factory=dict, repr=False, compare=False)
     subjects: SubjectsDef = SubjectsDef()
+    # The field every closing path must set (``outcome_field``), checked at load time.
+    outcome_field: str | None = None
+    # The role told of the case's opening (a receipt) and of its outcome when it closes.
+    referrer_role: str | None = None
+    # Email carries only what happened unless the workflow opts in to visible fields.
+    email_fields: bool = False
 
     @property
     def key(self) -> tuple[str, int]:

@@ -26,73 +26,24 @@ from pydantic import (
     StrictStr,
     ValidationError,
 )
-from pydantic_core import PydanticCustomError
 
-from engine.definitions.durations import parse_duration
 from engine.definitions.model import Duration
+from engine.definitions.notice_spec import Notices
+from engine.definitions.schema_values import (
+    MAX_VERSION,
+    _duration,
+    _empty_list,
+    _empty_mapping,
+    _iso_date,
+    _one_or_many,
+    _positive,
+    _version,
+)
 from engine.definitions.yamlsource import Document, Path, kind_of
 from engine.errors import Problem
 
 FieldTypeName = Literal["string", "text", "int", "bool", "date", "datetime", "enum", "list"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-def _one_or_many(value: Any) -> Any:
-    """``by: police`` means ``by: [police]``: a lone name is a list of one."""
-    return [value] if isinstance(value, str) else value
-
-
-def _empty_mapping(value: Any) -> Any:
-    """``referrer:`` with nothing after it means ``referrer: {}``."""
-    return {} if value is None else value
-
-
-def _empty_list(value: Any) -> Any:
-    return [] if value is None else value
-
-
-def _duration(value: Any) -> Duration:
-    if not isinstance(value, str):
-        raise PydanticCustomError(
-            "duration_type",
-            "expected a duration such as '5 business days', '21 days' or 'P5D', got {got}",
-            {"got": kind_of(value)},
-        )
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise PydanticCustomError("duration", str(exc)) from None
-
-
-def _iso_date(value: Any) -> date:
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise PydanticCustomError(
-        "date_text", "expected a date written YYYY-MM-DD, got {got}", {"got": kind_of(value)}
-    )
-
-
-def _positive(value: int) -> int:
-    if value < 1:
-        raise PydanticCustomError("positive", "must be a positive integer, got {v}", {"v": value})
-    return value
-
-
-# Versions are stored in a 32-bit INTEGER column (PostgreSQL's ``integer``): a larger one
-# would pass here and crash at deploy.
-MAX_VERSION = 2**31 - 1
-
-
-def _version(value: int) -> int:
-    _positive(value)
-    if value > MAX_VERSION:
-        raise PydanticCustomError(
-            "version_range", "must be at most {max}, got {v}", {"max": MAX_VERSION, "v": value}
-        )
-    return value
 
 
 Names = Annotated[list[StrictStr], BeforeValidator(_one_or_many)]
@@ -129,6 +80,8 @@ class StateSpec(Spec):
     owner: StrictStr | None = None
     parallel: dict[StrictStr, Annotated[TrackSpec, BeforeValidator(_empty_mapping)]] | None = None
     join: StrictStr | None = None
+    notify: Notices = []
+    set_: dict[StrictStr, Any] = Field(default={}, alias="set")
     description: StrictStr | None = None
 
 
@@ -152,6 +105,8 @@ class TransitionSpec(Spec):
     requires: Names = []
     needs: Names = []
     when: StrictStr | None = None
+    set_: dict[StrictStr, Any] = Field(default={}, alias="set")
+    notify: Notices = []
     description: StrictStr | None = None
 
 
@@ -168,6 +123,8 @@ class TimerSpec(Spec):
     fire: StrictStr | None = None
     escalate: Annotated[list[LadderStepSpec], BeforeValidator(_empty_list)] = []
     restart_on: Names = []
+    every: DurationValue | None = None
+    at_most: Annotated[StrictInt, AfterValidator(_positive)] | None = None
     description: StrictStr | None = None
 
 
@@ -198,6 +155,9 @@ class WorkflowSpec(Spec):
     transitions: Annotated[list[TransitionSpec], BeforeValidator(_empty_list)]
     timers: Annotated[list[TimerSpec], BeforeValidator(_empty_list)] = []
     subjects: Annotated[SubjectsSpec, BeforeValidator(_empty_mapping)] | None = None
+    outcome_field: StrictStr | None = None
+    referrer_role: StrictStr | None = None
+    email_fields: StrictBool = False
 
 
 @dataclass(frozen=True)
@@ -237,7 +197,8 @@ _LISTS: dict[str, Any] = {"transitions": TransitionSpec, "timers": TimerSpec}
 def _partial(data: dict[Any, Any]) -> tuple[WorkflowSpec, dict[str, tuple[int, ...]]]:
     """Salvage what validates item by item, so later checks can still report their share."""
     values: dict[str, Any] = {}
-    for name in ("workflow", "title", "timezone", "description"):
+    for name in ("workflow", "title", "timezone", "description", "outcome_field",
+                 "referrer_role"):
         values[name] = data.get(name) if isinstance(data.get(name), str) else None
     version = data.get("version")
     values["version"] = version if type(version) is int and 0 < version <= MAX_VERSION else None

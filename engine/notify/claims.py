@@ -1,19 +1,19 @@
-"""Which outbox rows go out now: claimed for sending with a lease, or swept onto the queue.
+"""Which outbox rows go out now: due rows claimed for sending, with a lease.
 
 A claim marks due rows ``sending`` until a lease runs out (PostgreSQL skips rows another
 claimer holds, ``FOR UPDATE SKIP LOCKED``; SQLite's ``BEGIN IMMEDIATE`` makes claimers take
-turns) and hands back what to send. The sweep finds due rows no queued task will pick up.
+turns) and hands back what to send. The sweep (:mod:`engine.notify.sweep`) finds due rows
+no queued task will pick up.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from engine.notify.channels import Message
 from engine.notify.outbox import EMAIL, WEBHOOK, channels_for
@@ -93,59 +93,4 @@ def _message(row: Notification, agency: Agency) -> Message:
         webhook_secret=agency.webhook_secret,
         email=agency.email,
         trace_parent=row.trace_parent,
-    )
-
-
-def to_enqueue(
-    session_factory: sessionmaker[Session], *, now: datetime, stale_seconds: float, limit: int
-) -> list[int]:
-    """The sweep: due rows that no queued task will pick up; marks them enqueued now.
-
-    Catches rows committed but never enqueued (a crash between commit and enqueue), retries
-    whose backoff has run out, messages lost by the broker (enqueued long ago and still
-    pending) and rows whose sender died holding the lease.
-    """
-    stale = now - timedelta(seconds=stale_seconds)
-    with session_factory() as session, session.begin():
-        query = (
-            select(Notification.id)
-            .where(
-                or_(
-                    and_(
-                        Notification.status == "pending",
-                        Notification.next_attempt_at <= now,
-                        or_(
-                            # A retry whose backoff ran out: nobody else will enqueue it.
-                            and_(Notification.enqueued_at.is_(None), Notification.attempts > 0),
-                            # New rows get a grace period: the tick that wrote them is
-                            # probably about to enqueue them itself.
-                            and_(
-                                Notification.enqueued_at.is_(None),
-                                Notification.created_at <= stale,
-                            ),
-                            Notification.enqueued_at < stale,
-                        ),
-                    ),
-                    and_(Notification.status == "sending", Notification.claimed_until < now),
-                )
-            )
-            .order_by(Notification.next_attempt_at, Notification.id)
-            .limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
-        if ids:
-            mark_enqueued(session, ids, now=now)
-    return ids
-
-
-def mark_enqueued(
-    session: Session, ids: Sequence[int], *, now: datetime | None
-) -> None:
-    """Record that a task for these rows is (about to be) on the queue; None: it is not."""
-    session.execute(
-        update(Notification)
-        .where(Notification.id.in_(list(ids)), Notification.status == "pending")
-        .values(enqueued_at=now)
     )

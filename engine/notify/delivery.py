@@ -16,9 +16,8 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,9 +27,10 @@ from engine.cases.audit import plan_event
 from engine.definitions.model import COORDINATOR_ROLE, SYSTEM_ROLE
 from engine.notify.channels import Channel, Message, SendResult
 from engine.notify.channels.log import LogChannel
-from engine.notify.channels.smtp import EmailChannel
+from engine.notify.channels.smtp import EmailChannel, SmtpConfig
 from engine.notify.channels.webhook import WebhookChannel
 from engine.notify.claims import claim
+from engine.notify.facts import DEAD_LETTER, alert_payload, dead_facts, due_time
 from engine.notify.outbox import EMAIL, LOG, WEBHOOK, alert_rows
 from engine.settings import Settings
 from engine.store import caserow, writers
@@ -39,7 +39,8 @@ from engine.store.tables import Agency, DeliveryAttempt, Notification
 
 logger = logging.getLogger(__name__)
 
-DEAD_LETTER = "dead_letter"
+__all__ = ["DEAD_LETTER", "Deliverer", "DeliveryResult", "Policy", "build_channels"]
+MAX_BACKOFF_EXPONENT = 30
 
 
 @dataclass(slots=True)
@@ -91,7 +92,10 @@ class Policy:
 
     def backoff(self, attempts: int, rng: random.Random, retry_after: float | None) -> float:
         """Exponential backoff with jitter, never sooner than the receiver asked."""
-        delay = min(self.backoff_max_seconds, self.backoff_seconds * 2 ** max(0, attempts - 1))
+        # The exponent is capped: a float times 2**1024 overflows, and 2**30 backoffs
+        # are past any sane maximum already.
+        exponent = min(max(0, attempts - 1), MAX_BACKOFF_EXPONENT)
+        delay = min(self.backoff_max_seconds, self.backoff_seconds * 2.0**exponent)
         delay *= rng.uniform(0.5, 1.0)
         if retry_after is not None:
             delay = max(delay, retry_after)
@@ -103,12 +107,20 @@ def build_channels(
 ) -> dict[str, Channel]:
     return {
         WEBHOOK: WebhookChannel(timeout=settings.webhook_timeout_seconds, wall_clock=wall_clock),
-        EMAIL: EmailChannel(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.smtp_sender,
+        EMAIL: EmailChannel(SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_sender,
+            tls=settings.smtp_tls,
+            user=settings.smtp_user,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password
+            else None,
+            ca_file=settings.smtp_ca_file,
             timeout=settings.webhook_timeout_seconds,
-        ),
+            public_url=settings.public_url,
+            link_secret=settings.link_secret.get_secret_value() if settings.link_secret
+            else None,
+        )),
         LOG: LogChannel(settings.log_channel_path),
     }
 
@@ -179,11 +191,13 @@ class Deliverer:
     ) -> list[SendResult]:
         def one(item: tuple[int, Message, str]) -> SendResult:
             _, message, channel = item
+            started = clock.monotonic()
             try:
-                return self.channels[channel].send(message, now=now)
+                sent = self.channels[channel].send(message, now=now)
             except Exception as exc:  # a channel bug must not lose the attempt record
                 logger.exception("channel %s failed on %s", channel, message.message_id)
-                return SendResult("retry", error=f"{type(exc).__name__}: {exc}")
+                sent = SendResult("retry", error=f"{type(exc).__name__}: {exc}")
+            return replace(sent, duration=clock.monotonic() - started)
 
         if len(messages) == 1 or self.policy.concurrency <= 1:
             return [one(m) for m in messages]
@@ -217,6 +231,7 @@ class Deliverer:
                 outcome=outcome,
                 status_code=sent.status_code,
                 error=sent.error,
+                duration_seconds=sent.duration,
             )
         )
         if row.status != "sending" or row.claimed_until != lease:
@@ -227,6 +242,7 @@ class Deliverer:
         row.last_error = sent.error
         if sent.outcome == "delivered":
             row.status, row.delivered_at = "delivered", now
+            row.latency_seconds = max(0.0, (now - due_time(row)).total_seconds())
             result.delivered.append(row.message_id)
             return
         if sent.outcome == "gone":
@@ -253,7 +269,7 @@ class Deliverer:
         now: datetime,
         result: DeliveryResult,
     ) -> None:
-        facts = _dead_facts(row, channel, sent)
+        facts = dead_facts(row, channel, sent)
         # Error text stays out of the log: an endpoint may echo what it was sent.
         logger.warning("dead letter %s (%s, agency %s, %s attempts)", row.message_id,
                        row.kind, row.agency_id, row.attempts)
@@ -277,33 +293,9 @@ class Deliverer:
         assert agency is not None  # agencies are never deleted
         rows = alert_rows(
             alerted, agency, case_id=row.case_id, kind=DEAD_LETTER,
-            payload=_alert_payload(row, facts), now=now,
+            payload=alert_payload(row, facts), now=now,
             exclude_channel=channel if alerted == row.agency_id else None,
         )
         result.alerts.extend(writers.add_notifications(cur, rows))
 
 
-def _dead_facts(row: Notification, channel: str, sent: SendResult) -> dict[str, Any]:
-    return {
-        "message_id": row.message_id,
-        "notification_kind": row.kind,
-        "channel": channel,
-        "agency_id": row.agency_id,
-        "attempts": row.attempts,
-        "error": sent.error,
-        "endpoint_disabled": sent.outcome == "gone",
-    }
-
-
-def _alert_payload(row: Notification, facts: dict[str, Any]) -> dict[str, Any]:
-    """``message_id`` names the alert itself; the dead notification is ``dead_message_id``."""
-    return {
-        "type": DEAD_LETTER,
-        "case_id": row.case_id,
-        **{k: v for k, v in facts.items() if k != "message_id"},
-        "dead_message_id": row.message_id,
-        "payload_type": row.payload.get("type"),
-        "timer": row.payload.get("timer"),
-        "step": row.payload.get("step"),
-        "escalation_id": row.payload.get("escalation_id"),
-    }

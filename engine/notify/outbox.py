@@ -134,7 +134,8 @@ def _row(
     message_id = new_message_id()
     return {
         "message_id": message_id, "case_id": case_id, "agency_id": agency_id,
-        "channel": channel, "kind": kind, "payload": {**payload, "message_id": message_id},
+        "channel": channel, "kind": kind,
+        "payload": {"at": now.isoformat(), **payload, "message_id": message_id},
         "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
         "trace_parent": trace_parent,
     }
@@ -169,11 +170,13 @@ def plan_rows(
             "roles": list(roles),
             "fields": visible_fields(defn, case.data or {}, held),
         }
-        rows.extend(
-            _row(case_id=case.id, agency_id=agency_id, channel=channel, kind=kind,
-                 payload=payload, now=now, trace_parent=trace_parent)
-            for channel in channels_for(agencies[agency_id])
-        )
+        for channel in channels_for(agencies[agency_id]):
+            # Mail is read on phones and forwarded: by default it says what happened and
+            # links to the case, with no field value, unless the workflow opts in.
+            bare = channel == EMAIL and not defn.email_fields
+            sent = {**payload, "fields": {}} if bare else payload
+            rows.append(_row(case_id=case.id, agency_id=agency_id, channel=channel,
+                             kind=kind, payload=sent, now=now, trace_parent=trace_parent))
     return rows
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -205,6 +206,8 @@ class Notification(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(default=None)
     enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Seconds from when it was due (its timer's due time, else its writing) to delivery.
+    latency_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime]
     # Copied from the timer (or taken from the request) that caused the notification.
@@ -223,3 +226,21 @@ class DeliveryAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # delivered, retry, gone, dead
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class OperationEvent(Base):
+    """An operator's action on delivery (replay, re-enable, test): who, what, when.
+
+    Not a case event: these act on notifications and endpoints, often of no case, and the
+    case's hash chain records only what happened to the case.
+    """
+
+    __tablename__ = "operation_events"
+    __table_args__ = (Index("ix_operation_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))  # "admin" (API) or "cli"
+    action: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]]

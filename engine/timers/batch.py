@@ -276,7 +276,7 @@ def _resolve(cur: Cursor, work: Sequence[_Work], now: datetime) -> dict[int, dic
         if t.step == 0 and not w.tdef.remind:
             continue  # an escalate-only timer's start: no notification, the ladder begins
         w.kind, w.roles = (
-            ("reminder", w.tdef.remind) if t.step == 0
+            ("reminder", w.tdef.remind) if t.step == 0 or w.tdef.every is not None
             else ("escalation", w.tdef.escalate[t.step - 1].notify)
         )
         w.resolution, w.warning = outbox.plan(
@@ -337,7 +337,7 @@ def _plan_one(
         events.append(plan_event(case, kind="warning", at=now, role=SYSTEM_ROLE,
                                  agency_id=None, data=w.warning))
     info = {"timer": t.name, "step": t.step, "escalation_id": w.escalation_id,
-            "timer_state": t.state, "due_at": due}
+            "timer_state": t.state, "due_at": due, "waited": _waited(w)}
     rows = outbox.plan_rows(case, w.compiled.definition, w.resolution, assigned, agencies,
                             kind=w.kind, info=info, now=now, trace_parent=t.trace_parent)
     w.notifications = list(range(len(notifications), len(notifications) + len(rows)))
@@ -348,6 +348,16 @@ def _plan_one(
         "messages": [r["message_id"] for r in rows],
     }))
     return events
+
+
+def _waited(w: _Work) -> str | None:
+    """How long the case has waited, in the definition's words, for a reminder's mail."""
+    assert w.tdef is not None
+    if w.kind != "reminder":
+        return None
+    if w.timer.step == 0 or w.tdef.every is None:
+        return str(w.tdef.after)
+    return f"{w.tdef.after} and {w.timer.step} x {w.tdef.every} more"
 
 
 def _result(w: _Work) -> Fired:

@@ -81,7 +81,14 @@ def next_step_row(
     trace_parent: str | None = None,
 ) -> dict[str, Any] | None:
     """The row of the ladder step after ``step`` (due ``due_at``), counted from that due
-    time in the workflow's calendar and keeping the run's trace; None after the last."""
+    time in the workflow's calendar and keeping the run's trace; None after the last. A
+    repeating reminder's steps are its repeats, each ``every`` after the one before,
+    ``at_most`` in all."""
+    if tdef.every is not None:
+        if tdef.at_most is not None and step + 1 >= tdef.at_most:
+            return None
+        due = calendar_for(defn).add(due_at, tdef.every)
+        return _row(case_id, tdef.name, tdef.state, step + 1, due, now, trace_parent)
     if step >= len(tdef.escalate):
         return None
     due = calendar_for(defn).add(due_at, tdef.escalate[step].after)

@@ -198,9 +198,21 @@ def test_413_for_bodies_over_the_limit_with_or_without_a_length(world: World) ->
 
 
 def test_415_for_a_definition_that_is_not_yaml_text(world: World) -> None:
-    answer = world.admin.post("/workflows", json={"workflow": "x"})
+    answer = world.admin.post("/workflows", content=b"workflow=x",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
     details = error_of(answer, 415, "unsupported_media_type")
-    assert "text/yaml" in details["accepted"]
+    assert "text/yaml" in details["accepted"] and "application/json" in details["accepted"]
+    # JSON must carry the YAML text as "source", and nothing else.
+    error_of(world.admin.post("/workflows", json={"workflow": "x"}), 422, "invalid_input")
+    error_of(world.admin.post("/workflows", json={"source": ""}), 422, "invalid_input")
+
+
+def test_a_definition_deploys_from_json_as_from_yaml(world: World) -> None:
+    from api_server import EXAMPLE
+
+    again = world.admin.post("/workflows", json={"source": EXAMPLE})
+    assert again.status_code == 200, again.text  # world_on deployed the same text as YAML
+    assert again.json()["workflow"] == "community_panel"
 
 
 def test_415_for_a_json_body_sent_as_another_media_type(world: World) -> None:
@@ -295,7 +307,7 @@ def test_422_invalid_input_from_validation_and_from_the_engine(world: World) -> 
                                            "assignments": {"coordinator": "nobody"}}),
         422, "invalid_input",
     )
-    error_of(world.admin.post("/agencies", json={"name": "council"}), 422, "invalid_input")
+    error_of(world.admin.post("/agencies", json={"name": "council"}), 409, "conflict")
     # JSON's true is not the id 1, for an agency or a version.
     error_of(world.admin.put(f"/cases/{case['id']}/assignments/police", json={"agency": True}),
              422, "invalid_input")
@@ -349,3 +361,47 @@ def test_500_is_the_same_shape_without_a_traceback(db_url: str) -> None:
         answer = admin.get("/boom")
         assert error_of(answer, 500, "internal") == {}
         assert "secret internals" not in answer.text
+
+
+def test_422_for_an_email_header_injection_and_nothing_stored(world: World) -> None:
+    for address in ("a@b.c\nBcc:evil@x.y", "a@.", "a@b."):
+        details = error_of(
+            world.admin.post("/agencies", json={"name": "Mailer", "email": address}),
+            422, "invalid_input")
+        assert details["field"] == "email"
+    # Nothing was stored: the name is still free.
+    made = world.admin.post("/agencies", json={"name": "Mailer", "email": "m@x.example"})
+    assert made.status_code == 201, made.text
+
+
+def test_409_for_a_duplicate_agency_name(world: World) -> None:
+    details = error_of(world.admin.post("/agencies", json={"name": "council"}), 409,
+                       "conflict")
+    assert details["field"] == "name"
+
+
+def test_a_whole_number_float_is_an_integer_id_and_a_fraction_is_refused(
+    world: World,
+) -> None:
+    case = world.open_case()
+    body = {"trigger": "accept", "role": "coordinator",
+            "expected_version": float(case["version"]) + 0.5}
+    error_of(world.council.post(f"/cases/{case['id']}/events", json=body), 422,
+             "invalid_input")
+    body["expected_version"] = float(case["version"])
+    answer = world.council.post(f"/cases/{case['id']}/events", json=body)
+    assert answer.status_code == 200, answer.text
+
+
+def test_the_schema_says_what_the_server_enforces(world: World) -> None:
+    schema = world.admin.get("/openapi.json").json()
+    assignments = schema["components"]["schemas"]["ReferralIn"]["properties"]["assignments"]
+    assert assignments["propertyNames"]["pattern"] == "^[A-Za-z_][A-Za-z0-9_]*$"
+    deploy = schema["paths"]["/workflows"]["post"]
+    assert deploy["operationId"] == "post_workflow"
+    content = deploy["requestBody"]["content"]
+    assert content["text/yaml"]["schema"]["minLength"] == 1
+    assert content["application/json"]["schema"]["required"] == ["source"]
+    error_of(world.council.post("/cases", json={
+        "workflow": "community_panel", "assignments": {"not a role!": "council"}}),
+        422, "invalid_input")

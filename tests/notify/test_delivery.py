@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from support_servers import MailSink, WebhookReceiver
 
 from engine.agencies import add_agency
-from engine.notify.claims import claim, to_enqueue
+from engine.notify.claims import claim
 from engine.notify.delivery import Deliverer, Policy, build_channels
 from engine.notify.outbox import alert_rows
+from engine.notify.sweep import to_enqueue
 from engine.settings import Settings
 from engine.store import writers
 from engine.store.db import session_factory
@@ -111,7 +112,8 @@ def test_webhook_is_signed_and_delivered_once(
     [got] = receiver.all("/police")
     assert got.verified and got.answered == 200
     assert got.webhook_id == sent.message_id and got.webhook_id.startswith("msg_")
-    assert got.payload["type"] == "reminder" and got.payload["message_id"] == sent.message_id
+    assert got.payload["type"] == "case.reminder"
+    assert got.payload["data"]["message_id"] == sent.message_id
     assert attempts(factory, nid) == ["delivered"]
     # Nothing is due any more: a second pass sends nothing.
     assert deliverer(tmp_path).deliver(factory, now=T0 + timedelta(hours=1)).claimed == 0
@@ -231,8 +233,8 @@ def test_email_is_sent_over_smtp_as_plain_text(
     sent = row(factory, nid)
     assert message["To"] == "dsl@school.example"
     assert message["Message-ID"] == f"<{sent.message_id}@referral-engine>"
-    assert message.get_content_type() == "text/plain"
-    assert MailSink.payload(message)["message_id"] == sent.message_id
+    assert message.get_content_type() == "multipart/alternative"
+    assert MailSink.reference(message)["message id"] == sent.message_id
 
 
 def test_smtp_down_is_retried(factory: sessionmaker[Session], tmp_path: Path) -> None:
@@ -300,3 +302,28 @@ def test_sweep_hands_out_a_due_retry_at_once(
     due = row(factory, nid).next_attempt_at
     assert to_enqueue(factory, now=due - timedelta(seconds=1), stale_seconds=60, limit=10) == []
     assert to_enqueue(factory, now=due, stale_seconds=60, limit=10) == [nid]
+
+
+def test_backoff_cannot_overflow_for_any_attempt_count_the_settings_allow() -> None:
+    policy = Policy(backoff_seconds=30.0, backoff_max_seconds=6 * 3600.0)
+    rng = random.Random(1)
+    for attempts in (1, 2, 10, 1100, 10**6):
+        delay = policy.backoff(attempts, rng, None)
+        assert 0 < delay <= 6 * 3600.0
+    assert policy.backoff(1, rng, None) <= 30.0
+    with pytest.raises(ValueError):
+        Settings(delivery_max_attempts=101)
+
+
+def test_rows_written_by_events_are_found_for_the_next_tick_to_enqueue(
+    factory: sessionmaker[Session],
+) -> None:
+    from engine.notify.sweep import mark_enqueued, never_enqueued
+
+    agency_id, _ = agency(factory, "school", email="dsl@school.example")
+    fresh, enqueued, later = (notify(factory, agency_id)[0] for _ in range(3))
+    with factory() as session, session.begin():
+        mark_enqueued(session, [enqueued], now=T0)
+        session.get(Notification, later).next_attempt_at = T0 + timedelta(hours=1)  # type: ignore[union-attr]
+    assert never_enqueued(factory, now=T0, limit=10) == [fresh]
+    assert never_enqueued(factory, now=T0 + timedelta(hours=1), limit=10) == [fresh, later]

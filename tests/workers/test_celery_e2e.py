@@ -104,7 +104,7 @@ def tick_at(client: ReferralCelery, now: datetime) -> None:
 
 def of_case(case_id: int) -> object:
     def select(received: list[Received]) -> list[Received]:
-        return [r for r in received if r.payload.get("case_id") == case_id and r.verified
+        return [r for r in received if r.data.get("case_id") == case_id and r.verified
                 and r.answered == 200]
 
     return select
@@ -121,30 +121,30 @@ def test_ladder_on_celery_with_webhooks_and_email(
     acked = world.open_in_screening()
 
     def webhooks(case_id: int) -> list[tuple[str, str, int]]:
-        return [(r.path, r.payload["type"], r.payload["step"]) for r in receiver.delivered()
-                if r.payload.get("case_id") == case_id]
+        return [(r.path, r.payload["type"], r.data["step"]) for r in receiver.delivered()
+                if r.data.get("case_id") == case_id]
 
     tick_at(client, REMIND_AT - timedelta(seconds=1))
     tick_at(client, REMIND_AT)
     receiver.wait_for(lambda rs: len([r for r in rs if r.answered == 200]) >= 2, timeout=60)
-    assert webhooks(full) == [("/police", "reminder", 0)]
-    assert webhooks(acked) == [("/police", "reminder", 0)]
-    [reminder] = [r for r in receiver.delivered() if r.payload["case_id"] == full]
+    assert webhooks(full) == [("/police", "case.reminder", 0)]
+    assert webhooks(acked) == [("/police", "case.reminder", 0)]
+    [reminder] = [r for r in receiver.delivered() if r.data["case_id"] == full]
     # Five business days in the London calendar: Good Friday and Easter Monday skipped.
-    assert reminder.payload["due_at"] == REMIND_AT.isoformat()
+    assert reminder.data["due_at"] == REMIND_AT.isoformat()
     assert reminder.verified and reminder.webhook_id.startswith("msg_")
 
     # A repeated tick for the same moment fires nothing more.
     tick_at(client, REMIND_AT)
     tick_at(client, STEP1_AT)
     receiver.wait_for(lambda rs: len([r for r in rs if r.answered == 200]) >= 4, timeout=60)
-    assert webhooks(full) == [("/police", "reminder", 0), ("/supervisor", "escalation", 1)]
-    [step1] = [r for r in receiver.delivered("/supervisor") if r.payload["case_id"] == acked]
-    assert step1.payload["due_at"] == STEP1_AT.isoformat()
+    assert webhooks(full) == [("/police", "case.reminder", 0), ("/supervisor", "case.escalated", 1)]
+    [step1] = [r for r in receiver.delivered("/supervisor") if r.data["case_id"] == acked]
+    assert step1.data["due_at"] == STEP1_AT.isoformat()
 
     # The supervisor acknowledges the second case's escalation: its ladder stops there.
     with world.factory() as s:
-        acknowledge(s, step1.payload["escalation_id"],
+        acknowledge(s, step1.data["escalation_id"],
                     agency_id=world.agencies["police_supervisor"], now=STEP1_AT)
         s.commit()
 
@@ -152,13 +152,12 @@ def test_ladder_on_celery_with_webhooks_and_email(
     receiver.wait_for(lambda rs: len([r for r in rs if r.answered == 200]) >= 5, timeout=60)
     [email] = mail.wait_for(lambda ms: len(ms) >= 1, timeout=60)
     assert webhooks(full) == [
-        ("/police", "reminder", 0), ("/supervisor", "escalation", 1), ("/chair", "escalation", 2)
+        ("/police", "case.reminder", 0), ("/supervisor", "case.escalated", 1),
+        ("/chair", "case.escalated", 2),
     ]
     assert email["To"] == "channel-team@council.example"
-    payload = MailSink.payload(email)
-    assert (payload["case_id"], payload["step"], payload["due_at"]) == (
-        full, 2, STEP2_AT.isoformat()
-    )
+    ref = MailSink.reference(email)
+    assert (ref["case"], ref["step"], ref["due at"]) == (str(full), "2", STEP2_AT.isoformat())
 
     def settled() -> bool:
         notes = world.notifications()
@@ -167,7 +166,8 @@ def test_ladder_on_celery_with_webhooks_and_email(
     wait_until(settled, timeout=60, message="every notification delivered")
     assert [t.status for t in world.timers(acked)] == ["fired", "fired", "stopped"]
     assert [t.status for t in world.timers(full)] == ["fired", "fired", "fired"]
-    assert webhooks(acked) == [("/police", "reminder", 0), ("/supervisor", "escalation", 1)]
+    assert webhooks(acked) == [
+        ("/police", "case.reminder", 0), ("/supervisor", "case.escalated", 1)]
     # Every webhook-id is one outbox row's message id, each delivered once here.
     ids = [r.webhook_id for r in receiver.delivered()]
     assert sorted(ids) == sorted(n.message_id for n in world.notifications()

@@ -178,6 +178,9 @@ def test_server_errors_are_retried_until_delivered(
     assert_exactly_once(world, [case], receiver)
 
 
+DEAD_TYPE = "notification.dead_lettered"
+
+
 def test_gone_endpoint_is_disabled_and_the_coordinator_alerted(
     pg_url: str, redis_url: str, tmp_path: Path, world: TimerWorld,
     receiver: WebhookReceiver,
@@ -188,17 +191,17 @@ def test_gone_endpoint_is_disabled_and_the_coordinator_alerted(
     try:
         worker.start()
         alerts = receiver.wait_for(
-            lambda rs: any(r.payload.get("type") == "dead_letter" for r in rs), timeout=60)
+            lambda rs: any(r.payload.get("type") == DEAD_TYPE for r in rs), timeout=60)
         wait_until(lambda: counts(world.factory).get("note_delivered", 0) == 4, timeout=30,
                    message="the other notifications and the alert delivered")
     finally:
         worker.stop()
-    [alert] = [r for r in alerts if r.payload.get("type") == "dead_letter"]
+    [alert] = [r for r in alerts if r.payload.get("type") == DEAD_TYPE]
     [dead] = [n for n in world.notifications(case) if n.status == "dead"]
     assert alert.path == "/coordinator" and alert.verified
-    assert alert.payload["dead_message_id"] == dead.message_id
-    assert alert.payload["payload_type"] == "escalation" and alert.payload["step"] == 1
-    assert alert.payload["endpoint_disabled"] is True
+    assert alert.data["dead_message_id"] == dead.message_id
+    assert alert.data["payload_type"] == "escalation" and alert.data["step"] == 1
+    assert alert.data["endpoint_disabled"] is True
     with world.factory() as s:
         supervisor = s.get(Agency, world.agencies["police_supervisor"])
         assert supervisor is not None and supervisor.webhook_disabled_at is not None

@@ -46,6 +46,8 @@ class SendResult:
     # Seconds the receiver asked us to wait (Retry-After), if it said.
     retry_after: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Seconds the attempt took, measured by delivery around the channel's send.
+    duration: float | None = None
 
 
 class Channel(Protocol):

@@ -1,57 +1,86 @@
-"""The email channel: a plain text message over SMTP."""
+"""The email channel: a readable message (plain text and HTML) over SMTP, with STARTTLS
+or implicit TLS and login when the relay asks for them."""
 
 from __future__ import annotations
 
-import json
 import smtplib
+import ssl
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Literal
 
+from engine.notify.acklink import make_token
 from engine.notify.channels import Message, SendResult
+from engine.notify.render import render
+
+Tls = Literal["none", "starttls", "implicit"]
 
 
-def render_subject(message: Message) -> str:
-    p = message.payload
-    what = p.get("type", message.kind).replace("_", " ")
-    case = f" on case {p['case_id']}" if p.get("case_id") is not None else ""
-    timer = f" ({p['timer']}, step {p.get('step', 0)})" if p.get("timer") else ""
-    return f"[referral] {what}{case}{timer}"
-
-
-def render_body(message: Message) -> str:
-    p = message.payload
-    lines = [f"{key}: {value}" for key, value in p.items() if not isinstance(value, dict | list)]
-    if p.get("roles"):
-        lines.append("roles: " + ", ".join(str(r) for r in p["roles"]))
-    if p.get("escalation_id") is not None:
-        lines.append("")
-        lines.append(f"Acknowledge with: referral ack {p['escalation_id']} --agency AGENCY")
-    lines.append("")
-    lines.append("Payload (JSON):")
-    lines.append(json.dumps(p, sort_keys=True, indent=2, default=str))
-    return "\n".join(lines) + "\n"
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    host: str
+    port: int
+    sender: str
+    tls: Tls = "none"
+    user: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    timeout: float = 15.0
+    # Base URL of the case pages, for the link in each mail.
+    public_url: str | None = None
+    # Signs acknowledge links (engine.notify.acklink); None: mail has no such link.
+    link_secret: str | None = None
 
 
 class EmailChannel:
     name = "email"
 
-    def __init__(self, host: str, port: int, sender: str, *, timeout: float = 15.0) -> None:
-        self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
 
     def build(self, message: Message, *, now: datetime) -> EmailMessage:
         if not message.email:
             raise ValueError(f"agency {message.agency_name} has no email address")
+        words = render(message.kind, message.payload, base_url=self.config.public_url,
+                       ack_url=self._ack_url(message, now))
         mail = EmailMessage()
-        mail["From"] = self.sender
+        mail["From"] = self.config.sender
         mail["To"] = message.email
-        mail["Subject"] = render_subject(message)
+        mail["Subject"] = words.subject
         mail["Date"] = format_datetime(now)
         # Stable across retries, so mail clients and receivers can de-duplicate.
         mail["Message-ID"] = f"<{message.message_id}@referral-engine>"
         mail["X-Referral-Message-Id"] = message.message_id
-        mail.set_content(render_body(message))
+        mail.set_content(words.text())
+        mail.add_alternative(words.html(), subtype="html")
         return mail
+
+    def _ack_url(self, message: Message, now: datetime) -> str | None:
+        c, escalation = self.config, message.payload.get("escalation_id")
+        if not (c.link_secret and c.public_url and isinstance(escalation, int)):
+            return None
+        token = make_token(c.link_secret, escalation, message.agency_id, now=now)
+        return f"{c.public_url.rstrip('/')}/ack/{token}"
+
+    def _connect(self) -> smtplib.SMTP:
+        c = self.config
+        context = ssl.create_default_context(cafile=c.ca_file)
+        smtp: smtplib.SMTP
+        if c.tls == "implicit":
+            smtp = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
+        try:
+            if c.tls == "starttls":
+                smtp.starttls(context=context)
+            if c.user:
+                smtp.login(c.user, c.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
 
     def send(self, message: Message, *, now: datetime) -> SendResult:
         try:
@@ -59,7 +88,7 @@ class EmailChannel:
         except ValueError as exc:
             return SendResult("failed", error=str(exc))
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            with self._connect() as smtp:
                 smtp.send_message(mail)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
@@ -69,6 +98,11 @@ class EmailChannel:
                 status_code=codes[0] if codes else None,
                 error=f"SMTP refused recipient: {exc.recipients}",
             )
+        except smtplib.SMTPAuthenticationError as exc:
+            # A wrong password is the operator's to fix; retrying until the dead letter
+            # keeps the notification instead of dropping it on the first refusal.
+            return SendResult("retry", status_code=exc.smtp_code,
+                              error=f"SMTP login refused: {exc.smtp_code}")
         except smtplib.SMTPResponseException as exc:
             return SendResult(
                 "failed" if exc.smtp_code >= 500 else "retry",
@@ -76,5 +110,6 @@ class EmailChannel:
                 error=f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
             )
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            # ssl.SSLError (a certificate not trusted) is an OSError: retried, then dead.
             return SendResult("retry", error=f"SMTP: {type(exc).__name__}: {exc}")
         return SendResult("delivered", status_code=250)

@@ -12,6 +12,10 @@ from standardwebhooks import Webhook
 
 from engine import tracing
 from engine.notify.channels import Message, SendResult
+from engine.notify.events import envelope
+from engine.version import __version__
+
+USER_AGENT = f"referral-engine/{__version__}"
 
 
 def encode_body(payload: dict[str, object]) -> str:
@@ -26,7 +30,7 @@ def sign_headers(secret: str, message_id: str, signed_at: datetime, body: str) -
         "webhook-timestamp": str(int(signed_at.timestamp())),
         "webhook-signature": signature,
         "content-type": "application/json",
-        "user-agent": "referral-engine",
+        "user-agent": USER_AGENT,
     }
 
 
@@ -74,7 +78,7 @@ class WebhookChannel:
     def send(self, message: Message, *, now: datetime) -> SendResult:
         if not message.webhook_url or not message.webhook_secret:
             return SendResult("failed", error="agency has no webhook endpoint configured")
-        body = encode_body(message.payload)
+        body = encode_body(envelope(message.kind, message.payload, now=self.wall_clock()))
         headers = sign_headers(message.webhook_secret, message.message_id, self.wall_clock(), body)
         # The URL stays out of the span: an endpoint may carry a token in its query.
         with tracing.client_span(

@@ -1,0 +1,3 @@
+"""The engine's version, in a module of its own so that anything may read it."""
+
+__version__ = "0.1.0"
