@@ -3,7 +3,6 @@ notification. Every action is audited (:mod:`engine.notify.operations`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -15,18 +14,6 @@ from api.deps import NowDep, SessionDep
 from api.schemas import MAX_ID, Id, errors
 
 router = APIRouter(tags=["operations"])
-
-
-class DeadLetterOut(BaseModel):
-    id: int
-    message_id: str
-    case_id: int | None
-    agency_id: int
-    channel: str
-    kind: str
-    attempts: int
-    last_error: str | None
-    created_at: datetime
 
 
 class ReplayIn(BaseModel):
@@ -55,15 +42,15 @@ class TestSentOut(BaseModel):
 AgencyId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-@router.get("/notifications/dead", response_model=list[DeadLetterOut],
+@router.get("/notifications/dead",
             responses=errors(401, 403, 422), operation_id="list_dead_letters",
             summary="Dead-lettered notifications, oldest first (admin; no payloads)")
 def get_dead(
     caller: AdminDep, session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> list[dict[str, Any]]:
-    return [d.as_dict() for d in engine.dead_letters(session, limit=limit, offset=offset)]
+) -> list[engine.DeadLetter]:
+    return engine.dead_letters(session, limit=limit, offset=offset)
 
 
 @router.post("/notifications/replay", response_model=ReplayOut,

@@ -240,6 +240,29 @@ def _warnings(
                        data=warning) for warning in told.warnings]
 
 
+@dataclass(frozen=True, slots=True)
+class _Acting:
+    """A case loaded for an actor allowed on it: its row, holders and compiled workflow."""
+
+    cur: Cursor
+    case: CaseRow
+    found: Holders
+    compiled: CompiledWorkflow
+
+
+def _acting(session: Session, case_id: int, *, agency_id: int | None, role: str) -> _Acting:
+    """The case, once ``agency_id`` may act on it as ``role`` (NotFound for a stranger,
+    Forbidden for a role it does not hold), read before anything is parsed or written."""
+    # The caller's own pending ORM changes go first, as an autoflush would send them.
+    session.flush()
+    cur = cursor_for(session)
+    case = caserow.load(cur, case_id)
+    found = holders(cur, case.id)
+    check_actor(found, case.id, agency_id, role)
+    compiled = compiled_by_hash(session, case.workflow_version_id, case.content_hash)
+    return _Acting(cur, case, found, compiled)
+
+
 def fire(
     session: Session,
     case_id: int,
@@ -252,19 +275,15 @@ def fire(
     now: datetime,
 ) -> CaseView:
     """Fire ``trigger`` on a case as ``role``; ``agency_id`` None is the system/admin."""
-    # The caller's own pending ORM changes go first, as an autoflush would send them.
-    session.flush()
-    cur = cursor_for(session)
-    case = caserow.load(cur, case_id)
-    found = holders(cur, case.id)
-    check_actor(found, case.id, agency_id, role)
-    caserow.check_version(case, expected_version)
-    compiled = compiled_by_hash(session, case.workflow_version_id, case.content_hash)
-    given = casedata.validate(compiled.definition, data)
+    got = _acting(session, case_id, agency_id=agency_id, role=role)
+    caserow.check_version(got.case, expected_version)
+    given = casedata.validate(got.compiled.definition, data)
     applied = apply_trigger(
-        cur, case, compiled, trigger, role=role, agency_id=agency_id, given=given, now=now
+        got.cur, got.case, got.compiled, trigger, role=role, agency_id=agency_id, given=given,
+        now=now,
     )
-    return _view(cur, case, compiled, agency_id, found=found, timers=applied.timers.live)
+    return _view(got.cur, got.case, got.compiled, agency_id, found=got.found,
+                 timers=applied.timers.live)
 
 
 def assign(
@@ -277,12 +296,8 @@ def assign(
     by_agency_id: int | None = None,
 ) -> CaseView:
     """Give ``role`` on the case to an agency; only the coordinator (or admin) may."""
-    session.flush()
-    cur = cursor_for(session)
-    case = caserow.load(cur, case_id)
-    found = holders(cur, case.id)
-    check_actor(found, case.id, by_agency_id, COORDINATOR_ROLE)
-    compiled = compiled_by_hash(session, case.workflow_version_id, case.content_hash)
+    got = _acting(session, case_id, agency_id=by_agency_id, role=COORDINATOR_ROLE)
+    cur, case, found, compiled = got.cur, got.case, got.found, got.compiled
     _check_assignments(session, compiled.definition, {role: agency_id})
     readers = reader_roles(found, case.id, by_agency_id)
     if case.closed_at is not None:
@@ -308,11 +323,7 @@ def definition_for_actor(
 ) -> Definition:
     """The case's definition, for an actor allowed to act on it in ``role`` (NotFound or
     Forbidden otherwise, before any value of the case is read or parsed)."""
-    session.flush()
-    cur = cursor_for(session)
-    case = caserow.load(cur, case_id)
-    check_actor(holders(cur, case.id), case.id, agency_id, role)
-    return compiled_by_hash(session, case.workflow_version_id, case.content_hash).definition
+    return _acting(session, case_id, agency_id=agency_id, role=role).compiled.definition
 
 
 def definition_of(session: Session, case_id: int) -> Definition:

@@ -23,7 +23,7 @@ def dead(limit: int = typer.Option(100, min=1, max=500), as_json: bool = JSON_OP
     with database(load_settings()) as factory, factory() as session:
         found = engine.dead_letters(session, limit=limit)
     if as_json:
-        print_json([d.as_dict() for d in found])
+        print_json(found)
         return
     if not found:
         out.print("no dead letters")

@@ -9,7 +9,7 @@ dead letter's payload (case fields) is never listed, only what identifies it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,9 +38,6 @@ class DeadLetter:
     attempts: int
     last_error: str | None
     created_at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "created_at": self.created_at.isoformat()}
 
 
 def _audit(session: Session, *, actor: str, action: str, now: datetime,
